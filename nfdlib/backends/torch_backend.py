@@ -1,0 +1,108 @@
+"""The torch backend: the same kernels on torch tensors, on CUDA when present (device
+``auto``) or on the CPU."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..params import ParamError
+
+NAME = "torch"
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ParamError("parameter 'device' = 'cuda' is not allowed here: no CUDA device is "
+                         "available; allowed: 'auto', 'cpu'")
+    return torch.device(device)
+
+
+def describe_device(device: str = "auto") -> str:
+    dev = resolve_device(device)
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+
+
+def asarray(x, dtype: str, device: str = "auto"):
+    return torch.as_tensor(np.array(x, dtype=dtype), device=resolve_device(device))
+
+
+def to_numpy(x):
+    return x.detach().cpu().numpy()
+
+
+def phi(x, act):
+    if act == "tanh":
+        return torch.tanh(x)
+    if act == "relu":
+        return torch.relu(x)
+    return x
+
+
+def dphi(x, act):
+    if act == "tanh":
+        return 1 - torch.tanh(x) ** 2
+    if act == "relu":
+        return (x > 0).to(x.dtype)
+    return torch.ones_like(x)
+
+
+@torch.no_grad()
+def forward(U, W, V, X, sc, act):
+    """Eq. 1 / Eq. 29 forward pass (see the numpy reference)."""
+    L, n, d = W.shape[0], W.shape[1], U.shape[1]
+    B = X.shape[0]
+    hs = torch.empty((L + 1, B, n), dtype=U.dtype, device=U.device)
+    xs = torch.empty((L, B, n), dtype=U.dtype, device=U.device)
+    us = torch.empty((L if sc.post else 0, B, n), dtype=U.dtype, device=U.device)
+    torch.matmul(X, U.T, out=hs[0])
+    hs[0] *= d ** -0.5
+    for layer in range(L):
+        h = hs[layer]
+        if sc.post:
+            xs[layer] = h
+            torch.matmul(h, W[layer].T, out=us[layer])
+            us[layer] *= sc.mult
+            torch.add(h, phi(us[layer], act), alpha=sc.outer, out=hs[layer + 1])
+        else:
+            xs[layer] = phi(h, act)
+            torch.matmul(xs[layer], W[layer].T, out=hs[layer + 1])
+            hs[layer + 1].mul_(sc.mult)
+            if sc.resid:
+                hs[layer + 1].add_(h, alpha=sc.resid)
+    f = hs[L] @ V / n
+    return hs, xs, us, f
+
+
+@torch.no_grad()
+def backward(Bw, V, hs, xs, us, chi, sc, act):
+    """Eq. 3 backward pass (see the numpy reference)."""
+    L = Bw.shape[0]
+    gs = torch.empty_like(hs)
+    deltas = torch.empty_like(xs)
+    torch.matmul(chi, V.T, out=gs[L])
+    for layer in reversed(range(L)):
+        g = gs[layer + 1]
+        if sc.post:
+            torch.mul(dphi(us[layer], act), g, out=deltas[layer])
+            deltas[layer] *= sc.outer
+            torch.matmul(deltas[layer], Bw[layer], out=gs[layer])
+            gs[layer].mul_(sc.mult).add_(g)
+        else:
+            deltas[layer] = g
+            torch.matmul(g, Bw[layer], out=gs[layer])
+            gs[layer].mul_(dphi(hs[layer], act)).mul_(sc.mult)
+            if sc.resid:
+                gs[layer].add_(g, alpha=sc.resid)
+    return gs, deltas
+
+
+@torch.no_grad()
+def add_outer(T, a, b, scale):
+    T.addmm_(a.T, b, alpha=scale)
+
+
+@torch.no_grad()
+def add_outer_layers(T, A, B, scale):
+    T.baddbmm_(A.transpose(1, 2), B, alpha=scale)

@@ -1,0 +1,121 @@
+"""The claim registry and claim records.
+
+Every claim of the paper that the book tests has an ID (MATH.md's table). An experiment's
+``check`` returns *records*, made by :func:`record`: the claim ID, a verdict (one of
+:data:`VERDICTS`), the measured figure (with its confidence interval), the paper's
+prediction, and free-form details. :func:`collect` gathers the records found in stored
+results; :func:`table` renders them (the CLI's ``claims`` and the book's dashboard).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .store import results_root, to_jsonable
+
+VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    statement: str
+    prediction: str
+    chapter: str  # book page (without suffix) that tests it
+
+
+CLAIMS: dict[str, Claim] = {c.id: c for c in [
+    Claim("P3.1", "post-activation ResNets diverge with depth under positive dominance",
+          "E[h_L] grows without bound in L (post-act); bounded (pre-act)", "ch3_post_activation"),
+    Claim("P4.1", "Gaussian representation of backward increments at initialisation",
+          "identity exact; residual ~ N(0, |g|²/n (I-P))", "ch4_initialisation"),
+    Claim("P4.2", "GIA at initialisation: true vs decoupled backward differ by O(1/n)",
+          "sup_l E|g - g~|² ∝ n^-1, uniformly in L", "ch4_initialisation"),
+    Claim("T4.3", "forward-backward SDE limit at initialisation",
+          "strong error O(1/L) in second moment", "ch4_initialisation"),
+    Claim("P5.1", "Gaussian representation after one SGD update",
+          "identity exact; conditional residual law", "ch5_coupling"),
+    Claim("P5.2", "after one step the reused-weight coupling survives n → ∞",
+          "one-step gap → non-zero limit as n → ∞", "ch5_coupling"),
+    Claim("C5.7", "depth suppression of the omitted coupling",
+          "accumulated gap second moment O(L^-2)", "ch5_coupling"),
+    Claim("D5.3", "NFD well defined; Euler scheme converges",
+          "strong error O(1/L); MC error ∝ P^-1/2", "ch5_nfd"),
+    Claim("A5.4", "nondegeneracy of the NFD kernels",
+          "λ_min(C), λ_min(G) bounded away from 0", "ch5_nfd"),
+    Claim("T5.6", "finite networks converge to NFD",
+          "error O(1/L) after n → ∞", "ch5_nfd"),
+    Claim("E.1", "true-backprop limit = NFD + reuse corrections",
+          "corrections vanish as L → ∞", "ch5_true_limit"),
+    Claim("BK", "backends agree with the numpy reference",
+          "agreement to floating-point tolerance", "backends"),
+    Claim("F1", "Fig. 1: finite networks approach the limit in width and depth",
+          "errors decrease in n and L", "ch4_initialisation"),
+    Claim("F2", "Fig. 2: decoupled training matches standard training for depth-µP",
+          "reused/decoupled gap shrinks with depth (depth-µP only)", "appG_gia"),
+    Claim("F3", "Fig. 3: NFD kernels nondegenerate", "λ_min > 0", "ch5_nfd"),
+    Claim("F4", "Fig. 4: pre- vs post-activation", "post-act features diverge", "ch3_post_activation"),
+    Claim("F5", "Fig. 5: Fig. 2 at width 256", "as Fig. 2", "appG_gia"),
+]}
+
+
+def record(claim_id: str, verdict: str, measured: Any, expected: Any, **details: Any) -> dict:
+    """A claim record; raises ValueError for an unknown ID or verdict."""
+    if claim_id not in CLAIMS:
+        raise ValueError(f"unknown claim id {claim_id!r}; known: {', '.join(CLAIMS)}")
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict {verdict!r} is not one of {VERDICTS}")
+    rec = {"id": claim_id, "verdict": verdict, "measured": measured, "expected": expected}
+    rec.update(details)
+    return to_jsonable(rec)
+
+
+def collect(root: Path | None = None) -> list[dict]:
+    """Claim records of all stored results under ``root`` (newest result per claim ID and
+    profile), each with the experiment, profile and date added."""
+    root = Path(root or results_root())
+    found: dict[tuple[str, str], dict] = {}
+    for path in sorted(root.glob("*/*/result.json")):
+        try:
+            res = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        date = res.get("provenance", {}).get("date", "")
+        profile = res.get("params", {}).get("profile", "")
+        for rec in res.get("claims", []):
+            row = dict(rec, experiment=res.get("experiment"), profile=profile, date=date)
+            key = (rec["id"], profile)
+            if key not in found or found[key]["date"] <= date:
+                found[key] = row
+    order = list(CLAIMS)
+    return sorted(found.values(), key=lambda r: (order.index(r["id"]) if r["id"] in order else 99,
+                                                 r["profile"]))
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    if isinstance(x, dict):
+        return "; ".join(f"{k}={_fmt(v)}" for k, v in x.items())
+    if isinstance(x, list):
+        return "[" + ", ".join(_fmt(v) for v in x) + "]"
+    return str(x)
+
+
+def table(records: list[dict], links: bool = False) -> str:
+    """A Markdown table of claim records (statement, verdict, measured, expected, profile,
+    date, chapter)."""
+    head = "| claim | statement | verdict | measured | paper | profile | date | chapter |\n"
+    head += "|---|---|---|---|---|---|---|---|\n"
+    rows = []
+    for r in records:
+        c = CLAIMS.get(r["id"])
+        chapter = c.chapter if c else ""
+        link = f"[{chapter}]({chapter}.ipynb)" if links and chapter else chapter
+        rows.append("| " + " | ".join([
+            r["id"], c.statement if c else "", r["verdict"], _fmt(r["measured"]).replace("|", "/"),
+            _fmt(r["expected"]).replace("|", "/"), r.get("profile", ""), r.get("date", "")[:10], link,
+        ]) + " |")
+    return head + "\n".join(rows)

@@ -1,0 +1,64 @@
+"""Experiments: one module per claim or figure.
+
+Each module of this package defines ``EXPERIMENT = Experiment(...)``: a name (the CLI's),
+a one-line description, its validated ``Params`` class, ``run(params, store) -> data``,
+``check(data, params) -> [claim records]`` and optionally ``plot(data, params, path)``.
+Modules are discovered automatically; :func:`execute` runs one end to end.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..params import Params, ParamError
+from ..store import RunStore, provenance, to_jsonable
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    Params: type
+    run: Callable[[Params, RunStore], dict]
+    check: Callable[[dict, Params], list]
+    plot: Callable[..., Any] | None = None
+
+
+def registry() -> dict[str, Experiment]:
+    """All experiments of this package, by name."""
+    found = {}
+    for mod in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{mod.name}")
+        exp = getattr(module, "EXPERIMENT", None)
+        if isinstance(exp, Experiment):
+            found[exp.name] = exp
+    return dict(sorted(found.items()))
+
+
+def get(name: str) -> Experiment:
+    exps = registry()
+    if name not in exps:
+        raise ParamError(f"unknown experiment {name!r}; available: {', '.join(exps)}")
+    return exps[name]
+
+
+def execute(name: str, root=None, **settings: Any) -> dict:
+    """Validate ``settings``, run the experiment (resuming stored points), check its claims
+    and store the result; return ``{"experiment", "params", "claims", "data", "provenance"}``."""
+    exp = get(name)
+    params = exp.Params.build(**settings)
+    store = RunStore(name, params.to_dict(), root=root)
+    t0 = time.perf_counter()
+    data = exp.run(params, store)
+    seconds = time.perf_counter() - t0
+    claims = exp.check(data, params)
+    result = to_jsonable({
+        "experiment": name, "params": params.to_dict(), "claims": claims, "data": data,
+        "provenance": provenance(backend=getattr(params, "backend", None),
+                                 device=getattr(params, "device", None), seconds=seconds),
+    })
+    store.save_result(result)
+    return result

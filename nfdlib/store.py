@@ -1,0 +1,145 @@
+"""Results on disk: one folder per (experiment, parameter set), one file per finished grid
+point, written atomically, so that a killed run re-run with the same parameters resumes
+where it stopped and loses nothing. Arrays are ``.npz`` read with ``allow_pickle=False``;
+records and provenance are JSON. Nothing is ever unpickled.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def results_root() -> Path:
+    """``$NFD_RESULTS`` if set, else ``results/`` beside the ``nfdlib`` package."""
+    return Path(os.environ.get("NFD_RESULTS", _PACKAGE_DIR.parent / "results"))
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays (and nested containers) to plain JSON types;
+    non-finite floats become None."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        x = float(obj)
+        return x if np.isfinite(x) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and
+    ``os.replace``, so a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, json.dumps(to_jsonable(obj), indent=1, sort_keys=False).encode())
+
+
+def git_revision() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=_PACKAGE_DIR,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(**extra: Any) -> dict[str, Any]:
+    """Who computed a result, where and with what (nfdlib version, git revision, library
+    versions, host, UTC time) plus ``extra`` (backend, device, seconds, ...)."""
+    info = {
+        "nfdlib": __version__,
+        "git": git_revision(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    info.update(extra)
+    return info
+
+
+def params_key(params: dict[str, Any]) -> str:
+    """A short stable hash of a parameter dictionary."""
+    blob = json.dumps(to_jsonable(params), sort_keys=True).encode()
+    return hashlib.sha1(blob).hexdigest()[:12]
+
+
+class RunStore:
+    """The folder of one experiment run: ``<root>/<experiment>/<params-hash>/``.
+
+    ``save_point``/``load_point`` keep JSON records of finished grid points;
+    ``save_arrays``/``load_arrays`` keep arrays; ``save_result`` keeps the final result.
+    """
+
+    def __init__(self, experiment: str, params: dict[str, Any], root: Path | None = None):
+        self.experiment = experiment
+        self.params = to_jsonable(params)
+        self.key = params_key(self.params)
+        self.folder = Path(root or results_root()) / experiment / self.key
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.folder / "params.json", self.params)
+
+    def _point(self, name: str, suffix: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in name)
+        return self.folder / "points" / f"{safe}{suffix}"
+
+    def has_point(self, name: str) -> bool:
+        return self._point(name, ".json").exists()
+
+    def save_point(self, name: str, record: dict[str, Any]) -> None:
+        atomic_write_json(self._point(name, ".json"), record)
+
+    def load_point(self, name: str) -> dict[str, Any]:
+        return json.loads(self._point(name, ".json").read_text())
+
+    def has_arrays(self, name: str) -> bool:
+        return self._point(name, ".npz").exists()
+
+    def save_arrays(self, name: str, **arrays: np.ndarray) -> None:
+        import io
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+        atomic_write_bytes(self._point(name, ".npz"), buf.getvalue())
+
+    def load_arrays(self, name: str) -> dict[str, np.ndarray]:
+        with np.load(self._point(name, ".npz"), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    def save_result(self, result: dict[str, Any]) -> Path:
+        path = self.folder / "result.json"
+        atomic_write_json(path, result)
+        return path
