@@ -1,0 +1,4 @@
+"""Infinite-width limits and their depth discretisations: :mod:`nfdlib.limits.brownian`
+(Brownian paths queried at any depth grid), :mod:`nfdlib.limits.fbsde` (the
+forward–backward SDE at initialisation, Thm. 4.3) and :mod:`nfdlib.limits.nfd` (Neural
+Feature Dynamics, Def. 5.3)."""
