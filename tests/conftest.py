@@ -1,0 +1,10 @@
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _results_in_tmp(tmp_path, monkeypatch):
+    """Every test writes its results under its own temporary folder."""
+    monkeypatch.setenv("NFD_RESULTS", str(tmp_path / "results"))
+    yield
