@@ -83,6 +83,7 @@ def provenance(**extra: Any) -> dict[str, Any]:
     info = {
         "nfdlib": __version__,
         "git": git_revision(),
+        "code": code_fingerprint(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "machine": platform.machine(),
@@ -92,9 +93,18 @@ def provenance(**extra: Any) -> dict[str, Any]:
     return info
 
 
+def code_fingerprint() -> str:
+    """A hash of nfdlib's source files: results computed by other code are never resumed."""
+    digest = hashlib.sha1()
+    for path in sorted(_PACKAGE_DIR.rglob("*.py")):
+        digest.update(path.relative_to(_PACKAGE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def params_key(params: dict[str, Any]) -> str:
-    """A short stable hash of a parameter dictionary."""
-    blob = json.dumps(to_jsonable(params), sort_keys=True).encode()
+    """A short stable hash of a parameter dictionary and of the code that computes it."""
+    blob = json.dumps(to_jsonable(params), sort_keys=True).encode() + code_fingerprint().encode()
     return hashlib.sha1(blob).hexdigest()[:12]
 
 
