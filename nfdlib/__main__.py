@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--json", type=Path, help="write the result as JSON here")
     run.add_argument("--results", type=Path, help="results folder (default $NFD_RESULTS or ./results)")
-    claims = sub.add_parser("claims", help="table of claim verdicts in stored results")
+    claims = sub.add_parser("claims", help="table of claim verdicts: the book's ledger, or "
+                                           "the results stored under --results")
     claims.add_argument("--results", type=Path)
     args = parser.parse_args(argv)
 
@@ -58,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 atomic_write_json(args.json, result)
         elif args.command == "claims":
-            print(claims_mod.table(claims_mod.collect(args.results)))
+            if args.results:
+                print(claims_mod.table(claims_mod.collect(args.results)))
+            else:
+                print(claims_mod.dashboard_markdown(claims_mod.collect_ledger()), end="")
     except ParamError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

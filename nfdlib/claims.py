@@ -9,11 +9,14 @@ results; :func:`table` renders them (the CLI's ``claims`` and the book's dashboa
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .store import results_root, to_jsonable
+from .store import _PACKAGE_DIR, atomic_write_json, atomic_write_bytes, results_root, to_jsonable
+
+LEDGER_PROFILES = ("book", "paper")
 
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive")
 
@@ -119,3 +122,46 @@ def table(records: list[dict], links: bool = False) -> str:
             _fmt(r["expected"]).replace("|", "/"), r.get("profile", ""), r.get("date", "")[:10], link,
         ]) + " |")
     return head + "\n".join(rows)
+
+
+def ledger_dir() -> Path:
+    """Where the book's claim ledger lives: ``$NFD_LEDGER`` or ``book/_claims`` of the
+    checkout. One JSON file per experiment and profile, plus ``dashboard.md``."""
+    return Path(os.environ.get("NFD_LEDGER", _PACKAGE_DIR.parent / "book" / "_claims"))
+
+
+def write_ledger(result: dict) -> None:
+    """Record a finished result's claims in the ledger (``book`` and ``paper`` profiles
+    only) and regenerate the dashboard table that the book's first page includes."""
+    profile = result.get("params", {}).get("profile")
+    if profile not in LEDGER_PROFILES or not result.get("claims"):
+        return
+    folder = ledger_dir()
+    entry = {"experiment": result["experiment"], "profile": profile,
+             "date": result.get("provenance", {}).get("date", ""), "claims": result["claims"]}
+    atomic_write_json(folder / f"{result['experiment']}.{profile}.json", entry)
+    atomic_write_bytes(folder / "dashboard.md", dashboard_markdown(collect_ledger(folder)).encode())
+
+
+def collect_ledger(folder: Path | None = None) -> list[dict]:
+    """Claim records of the ledger, each with experiment, profile and date, in claim order."""
+    rows = []
+    for path in sorted(Path(folder or ledger_dir()).glob("*.json")):
+        entry = json.loads(path.read_text())
+        for rec in entry["claims"]:
+            rows.append(dict(rec, experiment=entry["experiment"], profile=entry["profile"],
+                             date=entry["date"]))
+    order = list(CLAIMS)
+    return sorted(rows, key=lambda r: (order.index(r["id"]) if r["id"] in order else 99, r["profile"]))
+
+
+def dashboard_markdown(records: list[dict]) -> str:
+    """The dashboard: every claim of :data:`CLAIMS`, measured or not, as a Markdown table
+    with links to the chapters."""
+    measured = {r["id"] for r in records}
+    missing = [{"id": cid, "verdict": "not yet measured", "measured": "", "expected": c.prediction,
+                "profile": "", "date": ""} for cid, c in CLAIMS.items() if cid not in measured]
+    order = list(CLAIMS)
+    rows = sorted(records + missing, key=lambda r: (order.index(r["id"]) if r["id"] in order else 99,
+                                                    r.get("profile", "")))
+    return table(rows, links=True) + "\n"

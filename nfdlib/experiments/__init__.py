@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .. import claims as claims_mod
 from ..params import Params, ParamError
 from ..store import RunStore, provenance, to_jsonable
 
@@ -61,4 +62,5 @@ def execute(name: str, root=None, **settings: Any) -> dict:
                                  device=getattr(params, "device", None), seconds=seconds),
     })
     store.save_result(result)
+    claims_mod.write_ledger(result)
     return result

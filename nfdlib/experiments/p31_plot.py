@@ -1,0 +1,124 @@
+"""Figures of the P3.1 chapter: Fig. 4 (feature norms vs depth; training and test loss of
+pre- vs post-activation) and the per-layer profiles with the growth-law fit."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..metrics import mean_se
+
+STYLE = {"depth_mup": ("C0", "-", "pre-activation (Eq. 1)"),
+         "post_act": ("C3", "--", "post-activation (Eq. 29)")}
+
+
+def _save(fig, path, name):
+    if path is not None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        for ext in ("pdf", "png"):
+            fig.savefig(Path(path) / f"{name}.{ext}", bbox_inches="tight", dpi=150)
+
+
+def _norms(data, key):
+    """√(|h_L|²/n) per depth at the largest width: mean and SE over seeds."""
+    q = np.asarray(data["cells"][key]["qL"], dtype=float)[-1]
+    return mean_se(np.sqrt(q), axis=-1)
+
+
+def _curves(ax, runs, what, colour, ls, label):
+    """Mean ± SE over the seeds still running at each evaluation; a diverged run ends at its
+    last finite evaluation, marked ×."""
+    longest = max(runs, key=lambda r: len(r["steps"]))
+    steps = np.asarray(longest["steps"])
+    vals = np.full((len(runs), len(steps)), np.nan)
+    for i, r in enumerate(runs):
+        vals[i, :len(r[what])] = r[what]
+    alive = np.sum(np.isfinite(vals), axis=0)
+    mean = np.nanmean(np.where(alive > 0, vals, 0), axis=0)
+    se = np.array([np.nanstd(c, ddof=1) / np.sqrt(k) if k > 1 else 0 for c, k in zip(vals.T, alive)])
+    keep = alive > 0
+    ax.plot(steps[keep], mean[keep], ls, color=colour, label=label)
+    ax.fill_between(steps[keep], (mean - se)[keep], (mean + se)[keep], color=colour, alpha=0.2)
+    for r in runs:
+        if r["diverged_at"] is not None:
+            k = len(r[what])
+            y = r[what][-1] if k else np.nanmax(mean[keep]) if keep.any() else 1.0
+            ax.plot([r["steps"][-1] if k else r["diverged_at"]], [y], "x", color=colour, ms=9, mew=2)
+
+
+def plot(data, params, path=None):
+    """Fig. 4: (a) feature norm √(|h_L|²/n) vs depth at init (largest width; contrasts in
+    grey), (b) training loss and (c) test loss during SGD, pre vs post."""
+    import matplotlib.pyplot as plt
+    from .p31_post_activation import divergence
+    act = params.activation
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    ax = axes[0]
+    L = np.asarray(data["depths"])
+    for arch in ("depth_mup", "post_act"):
+        colour, ls, label = STYLE[arch]
+        m, se = _norms(data, f"{arch}/{act}")
+        ax.errorbar(L, m, yerr=se, fmt="o" + ls, color=colour, label=f"{label}, {act}")
+    dv = divergence(data, f"post_act/{act}", act)
+    ax.plot(L, dv["mL"], "^:", color="C3", label=f"post-activation E[h_L], {act}")
+    ax.plot(L, dv["mean_field_mL"], "-", color="k", lw=0.8, label="mean-field E[h_L] (n → ∞)")
+    for key, (colour, marker) in {f"post_act/{params.contrast_activation}": ("0.45", "s"),
+                                  f"classic/{act}": ("C2", "d")}.items():
+        if key in data["cells"]:
+            m, se = _norms(data, key)
+            name = "classic φ(h + branch)" if key.startswith("classic") else "post-activation"
+            ax.errorbar(L, m, yerr=se, fmt=marker + ":", color=colour, ms=4,
+                        label=f"{name}, {key.split('/')[1]} (contrast)")
+    ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel="|h_L|/√n at initialisation",
+           title=f"(a) feature norms, width {data['widths'][-1]}")
+    ax.legend(fontsize=7)
+    depths = sorted(data["train"]["post_act"], key=int)
+    shades = np.linspace(0.45, 1.0, len(depths))
+    for ax, what, title in ((axes[1], "train_loss", "(b) training loss"),
+                            (axes[2], "test_loss", "(c) test loss")):
+        for arch in ("depth_mup", "post_act"):
+            base, ls, label = STYLE[arch]
+            cmap = plt.get_cmap("Blues" if arch == "depth_mup" else "Reds")
+            for shade, Ld in zip(shades, depths):
+                _curves(ax, data["train"][arch][Ld], what, cmap(shade), ls,
+                        f"{label.split(' ')[0]}, L = {Ld}")
+        ax.set(yscale="log", xlabel="SGD step", ylabel="cross-entropy",
+               title=f"{title} (η_c = {params.eta_c:g}, width {params.train_width}; × = diverged)")
+        ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    _save(fig, path, "fig4")
+    return fig
+
+
+def plot_profiles(data, params, path=None):
+    """Per-layer E[h_ℓ] against ℓ/L (largest width, seed mean) for both designs, and
+    log E[h_L] against √L with the stretched-exponential fit and the mean-field recursion."""
+    import matplotlib.pyplot as plt
+    from .p31_post_activation import divergence
+    act = params.activation
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    cmap = plt.get_cmap("viridis")
+    depths = data["depths"]
+    for ax, arch in zip(axes[:2], ("post_act", "depth_mup")):
+        for i, L in enumerate(depths):
+            m = np.asarray(data["profiles"][f"{arch}/{act}"][str(L)]["m"])
+            ax.plot(np.arange(L + 1) / L, m, color=cmap(i / max(1, len(depths) - 1)), label=f"L = {L}")
+        ax.set(xlabel="ℓ / L", ylabel="E[h_ℓ] (coordinate mean)", title=STYLE[arch][2])
+        if arch == "post_act":
+            ax.set_yscale("symlog", linthresh=1e-2)
+        ax.legend(fontsize=6, ncol=2)
+    ax = axes[2]
+    dv = divergence(data, f"post_act/{act}", act)
+    x = np.sqrt(depths)
+    ax.errorbar(x, dv["mL"], yerr=dv["mL_se"], fmt="o", color="C3", label="measured E[h_L]")
+    ax.plot(x, dv["mean_field_mL"], "-", color="k", lw=0.8, label="mean-field recursion")
+    fit = dv["fits"]["mean"]["stretched_exp"]
+    if fit is not None:
+        f = fit["all"]
+        ax.plot(x, np.exp(f["intercept"] + f["slope"] * x), "--", color="C1",
+                label=f"fit log E[h_L] = c + s√L, s = {f['slope']:.3f}")
+    ax.set(yscale="log", xlabel="√L", ylabel="E[h_L]", title="growth law (post-activation)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path, "fig4_profiles")
+    return fig

@@ -1,0 +1,209 @@
+"""Gaussian representation of the backward pass at initialisation (Prop. 4.1, MATH.md §4)
+and the coupling that puts the true and the decoupled backward passes on one probability
+space (Prop. 4.2).
+
+Notation (one input, pre-activation depth-µP, Eq. 1): ``x_ℓ = φ(h_{ℓ-1})``,
+``x̂_ℓ = x_ℓ/|x_ℓ|``, ``P_ℓ = x̂_ℓ x̂_ℓᵀ`` (``P_ℓ = 0`` if ``x_ℓ = 0``), ``u_ℓ = W_ℓ x_ℓ/√n``.
+
+**Prop. 4.1 (Eqs. 7–8).** Since ``W_ℓ = √n u_ℓ x_ℓᵀ/|x_ℓ|² + W_ℓ(I - P_ℓ)``,
+
+    W_ℓᵀ g_ℓ/√n = x_ℓ (u_ℓ·g_ℓ)/|x_ℓ|²  +  (I - P_ℓ) W_ℓᵀ g_ℓ/√n            (Eq. 7)
+                 = coupling               +  residual,
+
+and conditionally on the forward pass ``W_ℓ(I - P_ℓ) = W'_ℓ(I - P_ℓ)`` with ``W'_ℓ`` an
+independent copy, so that given ``g_ℓ`` the residual is ``N(0, (|g_ℓ|²/n)(I - P_ℓ))``; the
+decoupled increment ``W̃_ℓᵀ g̃_ℓ/√n`` is ``N(0, (|g̃_ℓ|²/n) I)`` (Eq. 8).
+:func:`representation` computes the two terms, :func:`redraw_given_forward` draws weights
+from the conditional law given a forward pass.
+
+**Coupling of Prop. 4.2.** ``W̃_ℓ = W_ℓ(I - P_ℓ) + ζ_ℓ x̂_ℓᵀ`` with ``ζ_ℓ ~ N(0, I_n)`` fresh:
+``W̃_ℓ`` is i.i.d. N(0,1) and independent of the forward pass, so the backward pass with
+``W̃`` has the law of the decoupled one, while sharing ``W_ℓ``'s orthogonal part. Since
+``W̃_ℓᵀ g = W_ℓᵀ g + x̂_ℓ (ζ_ℓ - W_ℓ x̂_ℓ)·g``, the coupled backward pass needs no copy of
+the weights: :func:`coupled_backward` runs both recursions (Eq. 3, pre-activation)
+
+    g_{ℓ-1} = g_ℓ + m φ'(h_{ℓ-1}) ⊙ W_ℓᵀ g_ℓ,
+    g̃_{ℓ-1} = g̃_ℓ + m φ'(h_{ℓ-1}) ⊙ [W_ℓᵀ g̃_ℓ + x̂_ℓ (ζ_ℓ - W_ℓ x̂_ℓ)·g̃_ℓ],   g_L = g̃_L = v,
+
+with one signature on the ``numpy`` reference (which builds ``W̃`` explicitly and calls the
+reference backward pass), ``numba`` and ``torch``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ..backends import get_backend
+from ..params import ParamError
+
+_ACT = {"tanh": 0, "relu": 1, "linear": 2}
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """x/|x| along the last axis (0 where x = 0, so that P = 0)."""
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
+
+
+# ---------------------------------------------------------------------------- Prop. 4.1
+
+def representation(W: np.ndarray, x: np.ndarray, g: np.ndarray, u: np.ndarray):
+    """The two terms of Eq. 7 for one layer: ``coupling = x (u·g)/|x|²`` (with ``u`` read
+    off the forward pass) and ``residual = (I - P) Wᵀ g/√n`` (float64 numpy)."""
+    n = W.shape[0]
+    xhat = _unit(x)
+    a = W.T @ g / math.sqrt(n)
+    residual = a - xhat * (xhat @ a)
+    nx2 = float(x @ x)
+    coupling = x * (u @ g) / nx2 if nx2 > 0 else np.zeros_like(x)
+    return coupling, residual
+
+
+def redraw_given_forward(W: np.ndarray, xs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A draw of the weights from their conditional law given the forward pass:
+    ``W_ℓ P_ℓ + W'_ℓ (I - P_ℓ)``, ``W'`` i.i.d. N(0,1) (``W``: L×n×n, ``xs``: L×n)."""
+    out = np.empty_like(W)
+    xhat = _unit(xs)
+    for layer in range(W.shape[0]):
+        Wp = rng.standard_normal(W.shape[1:])
+        e = xhat[layer]
+        out[layer] = Wp + np.outer(W[layer] @ e - Wp @ e, e)
+    return out
+
+
+# ---------------------------------------------------------------------------- Prop. 4.2
+
+def coupled_weights(W: np.ndarray, xs: np.ndarray, zeta: np.ndarray) -> np.ndarray:
+    """``W̃_ℓ = W_ℓ(I - P_ℓ) + ζ_ℓ x̂_ℓᵀ`` for every layer (numpy; L×n×n)."""
+    xhat = _unit(xs)
+    out = np.empty_like(W)
+    for layer in range(W.shape[0]):
+        e = xhat[layer]
+        out[layer] = W[layer] + np.outer(zeta[layer] - W[layer] @ e, e)
+    return out
+
+
+def _coupled_backward_numpy(W, hs, xs, v, zeta, mult, act):
+    """Reference: the coupled weights built explicitly, both backward passes by the numpy
+    reference backend (Eq. 3)."""
+    from ..backends import numpy_ref
+    from ..model import Scales
+    sc = Scales(False, mult, 1.0, 1.0)
+    Wt = coupled_weights(W, xs, zeta)
+    V, chi = v[:, None], np.ones((1, 1), dtype=v.dtype)
+    gs, _ = numpy_ref.backward(W, V, hs[:, None, :], xs[:, None, :], None, chi, sc, act)
+    gts, _ = numpy_ref.backward(Wt, V, hs[:, None, :], xs[:, None, :], None, chi, sc, act)
+    return gs[:, 0, :], gts[:, 0, :]
+
+
+@njit(inline="always")
+def _dphi(x, act):
+    if act == 0:
+        t = math.tanh(x)
+        return 1.0 - t * t
+    if act == 1:
+        return 1.0 if x > 0 else 0.0
+    return 1.0
+
+
+@njit(cache=True)
+def _coupled_backward_nb(W, hs, xs, v, zeta, mult, act):
+    L, n = W.shape[0], W.shape[1]
+    dt = W.dtype
+    gs = np.empty((L + 1, n), dtype=dt)
+    gts = np.empty((L + 1, n), dtype=dt)
+    gs[L] = v
+    gts[L] = v
+    G = np.empty((2, n), dtype=dt)
+    out = np.empty((2, n), dtype=dt)
+    xhat = np.empty(n, dtype=dt)
+    c = np.empty(n, dtype=dt)
+    for layer in range(L - 1, -1, -1):
+        G[0] = gs[layer + 1]
+        G[1] = gts[layer + 1]
+        np.dot(G, W[layer], out)                      # rows: W_ℓᵀ g_ℓ, W_ℓᵀ g̃_ℓ
+        nx = math.sqrt(np.sum(xs[layer].astype(np.float64) ** 2))
+        s = 0.0
+        if nx > 0:
+            for i in range(n):
+                xhat[i] = xs[layer, i] / nx
+            np.dot(W[layer], xhat, c)                 # W_ℓ x̂_ℓ
+            for i in range(n):
+                s += (zeta[layer, i] - c[i]) * gts[layer + 1, i]
+        else:
+            xhat[:] = 0.0
+        for i in range(n):
+            dp = mult * _dphi(hs[layer, i], act)
+            gs[layer, i] = gs[layer + 1, i] + dp * out[0, i]
+            gts[layer, i] = gts[layer + 1, i] + dp * (out[1, i] + xhat[i] * s)
+    return gs, gts
+
+
+def _coupled_backward_torch(W, hs, xs, v, zeta, mult, act):
+    import torch
+    from ..backends import torch_backend
+    with torch.no_grad():
+        L = W.shape[0]
+        gs = torch.empty((L + 1,) + v.shape, dtype=W.dtype, device=W.device)
+        gts = torch.empty_like(gs)
+        gs[L] = v
+        gts[L] = v
+        norms = torch.linalg.vector_norm(xs, dim=1, keepdim=True)
+        xhat = torch.where(norms > 0, xs / torch.where(norms > 0, norms, 1), 0)
+        for layer in reversed(range(L)):
+            G = torch.stack([gs[layer + 1], gts[layer + 1]])
+            out = G @ W[layer]
+            s = torch.dot(zeta[layer] - W[layer] @ xhat[layer], gts[layer + 1])
+            dp = mult * torch_backend.dphi(hs[layer], act)
+            gs[layer] = gs[layer + 1] + dp * out[0]
+            gts[layer] = gts[layer + 1] + dp * (out[1] + xhat[layer] * s)
+    return gs, gts
+
+
+def coupled_backward(backend: str, W, hs, xs, v, zeta, mult: float, act: str):
+    """True and coupled-decoupled backward passes of one input (see the module docstring).
+
+    ``W`` L×n×n, ``hs`` (L+1)×n (``h_0..h_L``), ``xs`` L×n (``φ(h_{ℓ-1})``), ``v`` n,
+    ``zeta`` L×n, in the backend's native arrays; ``mult = 1/√(nL)``. Returns ``(gs, gts)``,
+    both (L+1)×n with ``gs[ℓ] = g_ℓ``.
+    """
+    if act not in _ACT:
+        raise ParamError(f"parameter 'activation' = {act!r} is not allowed; allowed: {', '.join(_ACT)}")
+    if backend == "numpy":
+        return _coupled_backward_numpy(W, hs, xs, v, zeta, mult, act)
+    if backend == "numba":
+        return _coupled_backward_nb(W, hs, xs, v, zeta, W.dtype.type(mult), _ACT[act])
+    if backend == "torch":
+        return _coupled_backward_torch(W, hs, xs, v, zeta, mult, act)
+    raise ParamError(f"parameter 'backend' = {backend!r} is not allowed; allowed: numpy, numba, torch")
+
+
+def to_backend(x: np.ndarray, backend: str, dtype: str, device: str = "auto"):
+    """``x`` as the backend's native array, without a copy where the dtype already matches
+    (the weights can be large)."""
+    x = np.ascontiguousarray(x, dtype=dtype)
+    if backend == "torch":
+        import torch
+        from ..backends.torch_backend import resolve_device
+        return torch.from_numpy(x).to(resolve_device(device))
+    return x
+
+
+def gia_pair(backend: str, U, W, v, xi, zeta, act: str, device: str = "auto",
+             dtype: str = "float32"):
+    """Forward pass of Eq. 1 (depth-µP) on one input ``xi`` with the backend's forward
+    kernel, then :func:`coupled_backward`; returns numpy ``(hs, gs, gts)``."""
+    from ..model import Scales
+    L, n = W.shape[0], W.shape[1]
+    be = get_backend(backend)
+    sc = Scales(False, 1 / math.sqrt(n * L), 1.0, 1.0)
+    args = [to_backend(a, backend, dtype, device) for a in (U, W, v[:, None], xi[None, :], zeta)]
+    Ub, Wb, Vb, Xb, Zb = args
+    hs, xs, _, _ = be.forward(Ub, Wb, Vb, Xb, sc, act)
+    hs, xs = hs[:, 0, :], xs[:, 0, :]
+    if backend != "torch":
+        hs, xs = np.ascontiguousarray(hs), np.ascontiguousarray(xs)
+    gs, gts = coupled_backward(backend, Wb, hs, xs, Vb[:, 0], Zb, sc.mult, act)
+    return tuple(np.asarray(be.to_numpy(a), dtype=np.float64) for a in (hs, gs, gts))
