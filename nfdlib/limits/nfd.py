@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numba
 from numba import njit, prange
 
 from ..params import ParamError, require_memory
@@ -323,8 +324,7 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, f, chi, C, G, hk,
                 gk[keep[layer], s, :] = g[layer, s, :]
 
 
-_solve_nb_parallel = njit(parallel=True, cache=True, fastmath=True)(_solve_nb_py)
-_solve_nb_serial = njit(parallel=False, cache=True, fastmath=True)(_solve_nb_py)
+_solve_nb = njit(parallel=True, cache=True, fastmath=True)(_solve_nb_py)
 PARALLEL_MIN_P = 1 << 15  # below this the per-layer thread barriers cost more than they save
 
 
@@ -334,12 +334,16 @@ def solve_numba(uxi, gram, v, y, eta_c, eps, epsb, act, keep):
     n_keep = int((keep >= 0).sum())
     f, chi, C, G, hk, gk = _outputs(L, T, P, n_keep)
     nchunk = max(1, min(64, P // 1024)) if P >= PARALLEL_MIN_P else 1
-    kernel = _solve_nb_parallel if P >= PARALLEL_MIN_P else _solve_nb_serial
-    kernel(np.ascontiguousarray(uxi, dtype=np.float64), np.ascontiguousarray(gram, dtype=np.float64),
-              np.ascontiguousarray(v, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64),
-              float(eta_c), np.ascontiguousarray(eps, dtype=np.float64),
-              np.ascontiguousarray(epsb, dtype=np.float64), int(act), np.asarray(keep, dtype=np.int64),
-              f, chi, C, G, hk, gk, nchunk)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(threads if P >= PARALLEL_MIN_P else 1)
+    try:
+        _solve_nb(np.ascontiguousarray(uxi, dtype=np.float64), np.ascontiguousarray(gram, dtype=np.float64),
+                  np.ascontiguousarray(v, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64),
+                  float(eta_c), np.ascontiguousarray(eps, dtype=np.float64),
+                  np.ascontiguousarray(epsb, dtype=np.float64), int(act), np.asarray(keep, dtype=np.int64),
+                  f, chi, C, G, hk, gk, nchunk)
+    finally:
+        numba.set_num_threads(threads)
     return f, chi, C, G, hk, gk
 
 
