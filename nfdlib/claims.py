@@ -107,16 +107,18 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
-def table(records: list[dict], links: bool = False) -> str:
+def table(records: list[dict], link_dir: Path | None = None) -> str:
     """A Markdown table of claim records (statement, verdict, measured, expected, profile,
-    date, chapter)."""
+    date, chapter). With ``link_dir`` (the book folder), chapters that exist there are
+    linked (relative to the page that includes the table)."""
     head = "| claim | statement | verdict | measured | paper | profile | date | chapter |\n"
     head += "|---|---|---|---|---|---|---|---|\n"
     rows = []
     for r in records:
         c = CLAIMS.get(r["id"])
         chapter = c.chapter if c else ""
-        link = f"[{chapter}]({chapter}.ipynb)" if links and chapter else chapter
+        exists = link_dir is not None and chapter and (Path(link_dir) / f"{chapter}.ipynb").exists()
+        link = f"[{chapter}]({chapter}.ipynb)" if exists else chapter
         rows.append("| " + " | ".join([
             r["id"], c.statement if c else "", r["verdict"], _fmt(r["measured"]).replace("|", "/"),
             _fmt(r["expected"]).replace("|", "/"), r.get("profile", ""), r.get("date", "")[:10], link,
@@ -140,7 +142,7 @@ def write_ledger(result: dict) -> None:
     entry = {"experiment": result["experiment"], "profile": profile,
              "date": result.get("provenance", {}).get("date", ""), "claims": result["claims"]}
     atomic_write_json(folder / f"{result['experiment']}.{profile}.json", entry)
-    atomic_write_bytes(folder / "dashboard.md", dashboard_markdown(collect_ledger(folder)).encode())
+    atomic_write_bytes(folder / "dashboard.md", dashboard_markdown(collect_ledger(folder), folder).encode())
 
 
 def collect_ledger(folder: Path | None = None) -> list[dict]:
@@ -155,7 +157,7 @@ def collect_ledger(folder: Path | None = None) -> list[dict]:
     return sorted(rows, key=lambda r: (order.index(r["id"]) if r["id"] in order else 99, r["profile"]))
 
 
-def dashboard_markdown(records: list[dict]) -> str:
+def dashboard_markdown(records: list[dict], folder: Path | None = None) -> str:
     """The dashboard: every claim of :data:`CLAIMS`, measured or not, as a Markdown table
     with links to the chapters."""
     measured = {r["id"] for r in records}
@@ -164,4 +166,4 @@ def dashboard_markdown(records: list[dict]) -> str:
     order = list(CLAIMS)
     rows = sorted(records + missing, key=lambda r: (order.index(r["id"]) if r["id"] in order else 99,
                                                     r.get("profile", "")))
-    return table(rows, links=True) + "\n"
+    return table(rows, link_dir=Path(folder or ledger_dir()).parent) + "\n"
