@@ -15,7 +15,10 @@ Independence Assumption (GIA) drops. The *alignment gap* of a pair is
 
 over the T evaluation points (every ``eval_every`` steps) of the training-loss curve
 (``gap_train``, the running mean of the last ``eval_every`` batch losses) and of the test-loss
-curve (``gap_test``), plus the final test-loss difference. The paper's reading (App. G;
+curve (``gap_test``), plus the final test-loss difference. A control (``baseline``) trains a
+second decoupled network whose copy W̃ is drawn afresh: the gap between the two decoupled
+runs (``noise_train``) is the finite-width fluctuation that the backward weights cause even
+when GIA holds exactly, the floor below which no gap can fall at width n. The paper's reading (App. G;
 Thm. 5.6 / Cor. 5.7: the omitted coupling is of higher order in 1/L under depth-µP) is that
 the gap shrinks with depth under depth-µP and not for the other two architectures; the
 check fits ``gap_train ≈ c·L^s`` over depths and seeds and classifies each architecture.
@@ -35,7 +38,7 @@ from .. import claims
 from ..data import load
 from ..executor import check_executor, run_grid
 from ..metrics import mean_se, power_law_fit
-from ..model import BACKENDS, DEVICES, DTYPES, NetworkSpec
+from ..model import BACKENDS, DEVICES, DTYPES, NetworkSpec, init_weights
 from ..network import Network
 from ..params import ParamError, Params, require_memory, spec
 from ..training import train
@@ -44,6 +47,7 @@ from . import Experiment
 NAME = "figG_gia_restoration"
 ARCHS = ("vanilla", "mup_resnet", "depth_mup")
 MODES = ("reused", "decoupled")
+BASELINE = "decoupled_alt"  # a second decoupled network with an independent copy W̃
 DATASETS = ("digits", "cifar10", "mnist")
 ARCH_TITLES = {"vanilla": "vanilla DNN", "mup_resnet": "ResNet, µP",
                "depth_mup": "ResNet, depth-µP"}
@@ -57,12 +61,12 @@ class GIAParams(Params):
     device: str = spec("auto", choices=DEVICES)
     dtype: str = spec("float32", choices=DTYPES)
     seed: int = spec(0, min=0, doc="first seed; run i uses seed + i; also fixes the data split")
-    n_seeds: int = spec(3, min=1)
+    n_seeds: int = spec(2, min=1)
     archs: list[str] = spec(list(ARCHS), choices=ARCHS, nonempty=True)
     widths: list[int] = spec([128, 256], min=1, nonempty=True)
     depths: list[int] = spec([2, 8, 32], min=1, nonempty=True)
     eta_c: float = spec(1.0, gt=0, doc="effective learning rate, η = η_c·n")
-    epochs: int = spec(6, min=1)
+    epochs: int = spec(4, min=1)
     batch: int = spec(128, min=1)
     eval_every: int = spec(5, min=1, doc="steps between evaluations on the test split")
     activation: str = spec("tanh", choices=("tanh", "relu", "linear"))
@@ -70,8 +74,10 @@ class GIAParams(Params):
     data_folder: Optional[str] = spec(None, doc="folder of the CIFAR-10 / MNIST binary files")
     n_train: Optional[int] = spec(None, min=1, doc="training subset (None: all)")
     n_test: Optional[int] = spec(None, min=1, doc="test subset (None: all)")
+    baseline: bool = spec(True, doc="also train a second decoupled copy (the noise floor)")
     executor: str = spec("serial")
     threads: int = spec(1, min=1, doc="CPU threads per training run (BLAS, numba, torch)")
+    blowup: float = spec(1e3, gt=0, doc="an evaluated loss above this counts as divergence")
 
     PROFILE_DEFAULTS = {
         "smoke": {"widths": [128, 256], "depths": [2, 4, 8], "n_seeds": 1, "epochs": 1,
@@ -141,23 +147,43 @@ def _data(dataset: str, seed: int, folder, n_train, n_test):
 def train_pair_member(arch: str, backward: str, width: int, depth: int, seed: int, *,
                       data_seed: int, dataset: str, data_folder, n_train, n_test, eta_c: float,
                       epochs: int, batch: int, eval_every: int, activation: str, backend: str,
-                      dtype: str, device: str, threads: int) -> dict:
+                      dtype: str, device: str, threads: int, blowup: float = 1e3) -> dict:
     """One training run (a grid point): the network of ``seed`` (weights drawn by
     :func:`nfdlib.model.init_weights`, so both backward modes share U, W, V) trained by
     mini-batch SGD on batches ordered by the generator of ``(seed, 1)`` (the same order for
-    both modes). Returns its loss curves and divergence record."""
+    both modes). A non-finite loss, or an evaluated loss above ``blowup``, is a divergence:
+    the curves stop before it and (step, reason) is recorded. ``backward`` is ``reused``, ``decoupled`` or ``decoupled_alt`` (W̃ drawn
+    from the generator of ``(seed, 2)``). Returns its loss curves and divergence record."""
     data = _data(dataset, data_seed, data_folder, n_train, n_test)
     spec_ = NetworkSpec.build(arch=arch, width=width, depth=depth, activation=activation,
-                              d=data.d, n_out=10, backward=backward, backend=backend,
+                              d=data.d, n_out=10, backward="reused" if backward == "reused"
+                              else "decoupled", backend=backend,
                               dtype=dtype, device=device)
     with limited_threads(threads, backend):
-        net = Network(spec_, rng=np.random.default_rng(seed))
+        weights = None
+        if backward == BASELINE:
+            weights = init_weights(spec_, np.random.default_rng(seed))
+            weights["B"] = init_weights(spec_, np.random.default_rng([seed, 2]))["B"]
+        net = Network(spec_, rng=np.random.default_rng(seed), weights=weights)
         hist = train(net, data.X_train, data.y_train, eta_c=eta_c, epochs=epochs, batch=batch,
                      loss="cross_entropy", X_test=data.X_test, Y_test=data.y_test,
                      eval_every=eval_every, rng=np.random.default_rng([seed, 1]))
-    rec = hist.as_dict()
+    rec = _blowup(hist.as_dict(), blowup)
     rec["final_train_loss"] = rec["train_loss"][-1] if rec["train_loss"] and hist.diverged_at is None else None
     rec["final_test_loss"] = rec["test_loss"][-1] if rec["test_loss"] and hist.diverged_at is None else None
+    return rec
+
+
+def _blowup(rec: dict, blowup: float) -> dict:
+    """Cut the curves at the first evaluation whose training or test loss exceeds
+    ``blowup`` (cross-entropy starts at ln 10 ≈ 2.3; tanh keeps a blown-up loss finite)."""
+    for i, (a, b) in enumerate(zip(rec["train_loss"], rec["test_loss"])):
+        if max(a, b) > blowup:
+            step = rec["steps"][i]
+            for key in ("steps", "train_loss", "test_loss", "test_accuracy"):
+                rec[key] = rec[key][:i]
+            rec["diverged_at"], rec["reason"] = step, f"loss above {blowup:g}"
+            break
     return rec
 
 
@@ -170,13 +196,14 @@ def grid(p: GIAParams) -> list[tuple[str, dict]]:
     common = dict(data_seed=p.seed, dataset=p.dataset, data_folder=p.data_folder,
                   n_train=p.n_train, n_test=p.n_test, eta_c=p.eta_c, epochs=p.epochs,
                   batch=p.batch, eval_every=p.eval_every, activation=p.activation,
-                  backend=p.backend, dtype=p.dtype, device=p.device, threads=p.threads)
+                  backend=p.backend, dtype=p.dtype, device=p.device, threads=p.threads,
+                  blowup=p.blowup)
     points = []
     for width in sorted(p.widths):
         for depth in sorted(p.depths):
             for arch in p.archs:
                 for i in range(p.n_seeds):
-                    for mode in MODES:
+                    for mode in MODES + ((BASELINE,) if p.baseline else ()):
                         kw = dict(arch=arch, backward=mode, width=width, depth=depth,
                                   seed=p.seed + i, **common)
                         points.append((point_name(arch, mode, width, depth, p.seed + i), kw))
@@ -209,22 +236,26 @@ def alignment(data: dict, p: GIAParams) -> list[dict]:
     for width in sorted(p.widths):
         for arch in p.archs:
             for depth in sorted(p.depths):
-                gtr, gte, gfin, diverged = [], [], [], []
+                gtr, gte, gfin, noise, diverged = [], [], [], [], []
                 for i in range(p.n_seeds):
                     s = p.seed + i
                     r = data["runs"][point_name(arch, "reused", width, depth, s)]
                     dcp = data["runs"][point_name(arch, "decoupled", width, depth, s)]
-                    for mode, rec in (("reused", r), ("decoupled", dcp)):
-                        if rec["diverged_at"] is not None:
+                    alt = data["runs"].get(point_name(arch, BASELINE, width, depth, s))
+                    for mode, rec in (("reused", r), ("decoupled", dcp), (BASELINE, alt)):
+                        if rec is not None and rec["diverged_at"] is not None:
                             diverged.append({"seed": s, "backward": mode,
                                              "step": rec["diverged_at"], "reason": rec["reason"]})
                     if r["diverged_at"] is None and dcp["diverged_at"] is None:
                         gtr.append(_gap(r["train_loss"], dcp["train_loss"]))
                         gte.append(_gap(r["test_loss"], dcp["test_loss"]))
                         gfin.append(abs(r["final_test_loss"] - dcp["final_test_loss"]))
+                    if alt is not None and alt["diverged_at"] is None and dcp["diverged_at"] is None:
+                        noise.append(_gap(alt["train_loss"], dcp["train_loss"]))
                 row = {"width": width, "arch": arch, "depth": depth, "gap_train": gtr,
-                       "gap_test": gte, "final_test_gap": gfin, "diverged": diverged}
-                for key in ("gap_train", "gap_test", "final_test_gap"):
+                       "gap_test": gte, "final_test_gap": gfin, "noise_train": noise,
+                       "diverged": diverged}
+                for key in ("gap_train", "gap_test", "final_test_gap", "noise_train"):
                     m, se = mean_se(row[key]) if row[key] else (np.nan, np.nan)
                     row[key + "_mean"], row[key + "_se"] = float(m), float(se)
                 rows.append(row)
@@ -344,8 +375,9 @@ def plot_losses(data: dict, p: GIAParams, width: int):
 
 def plot_alignment(data: dict, p: GIAParams):
     """Gap between the reused and decoupled training-loss curves against depth (seed mean ±
-    standard error), one line per architecture, one panel per width; depths where a run
-    diverged are marked on the top axis."""
+    standard error), one line per architecture, one panel per width; dotted: the noise floor
+    (gap between two decoupled copies); depths where a run diverged are marked on the top
+    axis."""
     import matplotlib.pyplot as plt
     rows = alignment(data, p)
     widths = sorted(p.widths)
@@ -358,16 +390,21 @@ def plot_alignment(data: dict, p: GIAParams):
             m = np.array([r["gap_train_mean"] for r in rs])
             se = np.array([r["gap_train_se"] for r in rs])
             line = ax.errorbar(x, m, yerr=se, marker=markers[arch], capsize=3, label=ARCH_TITLES[arch])
+            floor = np.array([r["noise_train_mean"] for r in rs])
+            if np.isfinite(floor).any():
+                ax.plot(x, floor, ":", color=line[0].get_color(), lw=1.2)
             for r in rs:
                 if r["diverged"]:
                     ax.plot([r["depth"]], [1.0], marker="x", color=line[0].get_color(), ms=10,
                             mew=2, transform=ax.get_xaxis_transform(), clip_on=False)
         ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        if any(v > 0 for r in rows if r["width"] == width for v in r["gap_train"]):
+            ax.set_yscale("log")
         ax.set_xlabel("depth L")
         ax.set_title(f"width n = {width}")
     axes[0, 0].set_ylabel("mean |ℓ_reused − ℓ_decoupled| (training loss)")
-    axes[0, 0].legend(fontsize=8, title="× at top: a run diverged", title_fontsize=7)
+    axes[0, 0].legend(fontsize=8, title="dotted: two decoupled copies\n× at top: a run diverged",
+                      title_fontsize=7)
     fig.tight_layout()
     return fig
 

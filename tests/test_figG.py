@@ -1,0 +1,153 @@
+"""App. G (Figs. 2 and 5): resumable sweep, divergence as data, backend agreement, and a claim
+check that fails on data with the wrong signature."""
+import math
+
+import numpy as np
+import pytest
+
+from nfdlib import experiments
+from nfdlib.experiments import figG_gia_restoration as G
+from nfdlib.params import ParamError
+from nfdlib.store import RunStore
+
+TINY = dict(profile="smoke", widths=[16], depths=[2, 4], n_seeds=1, archs=["depth_mup", "vanilla"],
+            n_train=256, n_test=64, epochs=1, eval_every=1, baseline=False)
+
+
+def _run_kwargs(**over):
+    kw = dict(data_seed=0, dataset="digits", data_folder=None, n_train=256, n_test=64,
+              eta_c=1.0, epochs=1, batch=64, eval_every=1, activation="tanh",
+              backend="numba", dtype="float64", device="cpu", threads=1)
+    kw.update(over)
+    return kw
+
+
+def test_interrupted_sweep_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    p = G.GIAParams.build(**TINY)
+    full = G.run(p, RunStore(G.NAME, p.to_dict(), root=tmp_path / "a"))
+
+    calls = {"n": 0}
+    real = G.train_pair_member
+
+    def dies_after_three(**kw):
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        calls["n"] += 1
+        return real(**kw)
+
+    store = RunStore(G.NAME, p.to_dict(), root=tmp_path / "b")
+    monkeypatch.setattr(G, "train_pair_member", dies_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        G.run(p, store)
+    assert len(list((store.folder / "points").glob("*.json"))) == 3
+    monkeypatch.setattr(G, "train_pair_member", real)
+    resumed = G.run(p, RunStore(G.NAME, p.to_dict(), root=tmp_path / "b"))
+    assert resumed == full
+
+
+def test_same_seed_shares_forward_weights_and_baseline_differs_only_in_copy():
+    spec = G.GIAParams.build(**TINY).spec_for("depth_mup", "decoupled", 16, 3, 64)
+    r = G.init_weights(spec.replace(backward="reused"), np.random.default_rng(5))
+    d = G.init_weights(spec, np.random.default_rng(5))
+    for k in "UWV":
+        np.testing.assert_array_equal(r[k], d[k])
+    out = G.train_pair_member("depth_mup", "decoupled_alt", 16, 3, 5, **_run_kwargs())
+    ref = G.train_pair_member("depth_mup", "decoupled", 16, 3, 5, **_run_kwargs())
+    assert out["steps"] == ref["steps"] and out["train_loss"] != ref["train_loss"]
+
+
+def test_huge_learning_rate_is_a_recorded_divergence():
+    rec = G.train_pair_member("mup_resnet", "reused", 32, 8, 0,
+                              **_run_kwargs(eta_c=1e6, dtype="float32", activation="linear"))
+    assert rec["diverged_at"] is not None and "non-finite" in rec["reason"]
+    assert rec["final_train_loss"] is None
+    rec = G.train_pair_member("mup_resnet", "reused", 32, 8, 0, **_run_kwargs(eta_c=1e6))
+    assert rec["reason"] == "loss above 1000" and rec["diverged_at"] >= 1
+    assert all(x <= 1e3 for x in rec["train_loss"] + rec["test_loss"])
+    p = G.GIAParams.build(**dict(TINY, archs=["mup_resnet"], widths=[32], eta_c=1e6))
+    data = G.run(p, None)
+    assert all(row["diverged"] for row in data["alignment"])
+    assert G.classify(data["alignment"])["trend"] == "unstable"
+    G.plot(data, p)  # divergent runs are drawn up to their divergence, not an error
+
+
+def test_torch_and_numba_agree_with_the_numpy_reference():
+    curves = {b: G.train_pair_member("depth_mup", "decoupled", 16, 4, 1, **_run_kwargs(backend=b))
+              for b in ("numpy", "numba", "torch")}
+    for b in ("numba", "torch"):
+        for key in ("train_loss", "test_loss"):
+            np.testing.assert_allclose(curves[b][key], curves["numpy"][key], rtol=1e-9, atol=1e-12)
+    f32 = {b: G.train_pair_member("vanilla", "reused", 16, 4, 1, **_run_kwargs(backend=b, dtype="float32"))
+           for b in ("numba", "torch")}
+    np.testing.assert_allclose(f32["numba"]["test_loss"], f32["torch"]["test_loss"], rtol=1e-4)
+
+
+def _synthetic(p, gap_of):
+    """Runs whose decoupled curve sits ``gap_of(arch, depth, seed)`` above the reused one."""
+    steps = list(range(1, 11))
+    base = [2.3 * math.exp(-0.2 * s) for s in steps]
+    runs = {}
+    for w in p.widths:
+        for a in p.archs:
+            for L in p.depths:
+                for i in range(p.n_seeds):
+                    s = p.seed + i
+                    g = gap_of(a, L, s)
+                    for mode, shift in (("reused", 0.0), ("decoupled", g), (G.BASELINE, g * 1.1)):
+                        curve = [b + shift for b in base]
+                        runs[G.point_name(a, mode, w, L, s)] = {
+                            "steps": steps, "train_loss": curve, "test_loss": curve,
+                            "diverged_at": None, "reason": None,
+                            "final_train_loss": curve[-1], "final_test_loss": curve[-1]}
+    return {"runs": runs}
+
+
+P_SYN = G.GIAParams.build(profile="smoke", widths=[128], depths=[2, 8, 32, 128], n_seeds=3)
+
+
+def _jitter(s):
+    return 1 + 0.05 * (s - 1)
+
+
+def test_check_reproduces_on_the_papers_signature():
+    data = _synthetic(P_SYN, lambda a, L, s: (0.5 / L if a == "depth_mup" else 0.1) * _jitter(s))
+    (rec,) = G.check(data, P_SYN)
+    assert rec["id"] == "F2" and rec["verdict"] == "reproduced"
+    assert rec["fits_train"]["depth_mup"]["slope"] == pytest.approx(-1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("gap_of, verdict", [
+    (lambda a, L, s: 0.01 * L * _jitter(s), "not reproduced"),           # gaps grow everywhere
+    (lambda a, L, s: _jitter(s) / L, "partly reproduced"),                # all shrink alike
+    (lambda a, L, s: 0.1 * _jitter(s) * (1 + 0.3 * ((L + s) % 3)), "inconclusive"),  # flat
+])
+def test_check_fails_on_the_wrong_signature(gap_of, verdict):
+    (rec,) = G.check(_synthetic(P_SYN, gap_of), P_SYN)
+    assert rec["verdict"] == verdict
+
+
+def test_divergence_of_depth_mup_is_not_reproduced():
+    data = _synthetic(P_SYN, lambda a, L, s: (0.5 / L if a == "depth_mup" else 0.1) * _jitter(s))
+    data["runs"][G.point_name("depth_mup", "reused", 128, 128, 0)]["diverged_at"] = 3
+    (rec,) = G.check(data, P_SYN)
+    assert rec["verdict"] == "not reproduced"
+
+
+@pytest.mark.parametrize("bad, name", [
+    (dict(archs=["resnet"]), "archs"), (dict(eta_c=0), "eta_c"), (dict(dataset="cifar10"), "data_folder"),
+    (dict(dataset="cifar10", data_folder="/no/such/folder"), "data_folder"),
+    (dict(data_folder="/tmp"), "data_folder"), (dict(executor="threads"), "executor"),
+    (dict(depths=[2, 2]), "depths"), (dict(widths=[10**6]), "width"),
+])
+def test_bad_parameters_are_named(bad, name):
+    with pytest.raises(ParamError, match=name):
+        G.GIAParams.build(**dict(TINY, **bad))
+
+
+def test_smoke_profile_end_to_end_saves_both_figures(tmp_path):
+    res = experiments.execute(G.NAME, **dict(TINY, widths=[128, 256], depths=[2, 4, 8], n_train=128))
+    assert [c["id"] for c in res["claims"]] == ["F2", "F5"]
+    p = G.GIAParams.build(**res["params"])
+    G.plot(res["data"], p, path=tmp_path)
+    for name in ("fig2", "fig5", "figG_alignment"):
+        assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.pdf").exists()
