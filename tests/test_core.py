@@ -135,3 +135,25 @@ def test_cli_bad_parameter_is_one_clear_error(tmp_path):
 def test_cli_lists_experiments(capsys):
     main(["list"])
     assert "backends_agreement" in capsys.readouterr().out
+
+
+def test_dashboard_is_the_cli_table(monkeypatch, capsys):
+    """The book's first page includes book/_claims/dashboard.md; `python -m nfdlib claims`
+    prints the table of the same ledger: they must be identical."""
+    monkeypatch.delenv("NFD_LEDGER")
+    main(["claims"])
+    printed = capsys.readouterr().out
+    committed = (claims.ledger_dir() / "dashboard.md").read_text()
+    assert printed == committed
+    for cid in claims.CLAIMS:
+        assert f"| {cid} |" in committed
+
+
+def test_ledger_written_for_book_profile_only(tmp_path):
+    result = {"experiment": "demo", "params": {"profile": "smoke"},
+              "claims": [claims.record("P4.2", "reproduced", 1, 1)], "provenance": {"date": "d"}}
+    claims.write_ledger(result)
+    assert not claims.ledger_dir().exists() or not list(claims.ledger_dir().glob("*.json"))
+    claims.write_ledger(dict(result, params={"profile": "book"}))
+    assert [r["id"] for r in claims.collect_ledger()] == ["P4.2"]
+    assert "| P4.2 |" in (claims.ledger_dir() / "dashboard.md").read_text()

@@ -10,9 +10,10 @@ Every backend module provides, with the same signatures (arrays in its native ty
 ``asarray(x, dtype, device)``, ``to_numpy(x)``, ``describe_device(device)``
 ``forward(U, W, V, X, sc, act) -> (hs, xs, us, f)``
     hs[ℓ] = h_ℓ (L+1 × B × n), xs[ℓ-1] = input of W_ℓ (φ(h_{ℓ-1}), or h_{ℓ-1} for
-    post-activation), us[ℓ-1] = W_ℓ h_{ℓ-1}/√n (post-activation only, else empty),
+    post-activation), us[ℓ-1] = φ(m W_ℓ h_{ℓ-1}) (post-activation only, else empty),
     f = h_L V / n.
 ``backward(Bw, V, hs, xs, us, chi, sc, act) -> (gs, deltas)``
+    (φ' is evaluated through the stored φ values: 1 - φ² for tanh, 1{φ > 0} for ReLU)
     gs[ℓ] = g_ℓ = n ∂f/∂h_ℓ contracted with χ = ∂loss/∂f (MATH.md §2, Eq. 3) using the
     backward weights Bw; deltas[ℓ-1] = the gradient entering W_ℓ's branch, so that
     ∂loss/∂W_ℓ = (m/n) Σ_b deltas[ℓ-1]ᵀ xs[ℓ-1].

@@ -28,11 +28,17 @@ def phi(x, act):
 
 
 def dphi(x, act):
+    """φ'(x)."""
+    return dphi_of_phi(phi(x, act), act)
+
+
+def dphi_of_phi(a, act):
+    """φ'(z) written through a = φ(z): 1 - a² (tanh), 1{a > 0} (ReLU), 1 (linear)."""
     if act == "tanh":
-        return 1 - np.tanh(x) ** 2
+        return 1 - a**2
     if act == "relu":
-        return (x > 0).astype(x.dtype)
-    return np.ones_like(x)
+        return (a > 0).astype(a.dtype)
+    return np.ones_like(a)
 
 
 def forward(U, W, V, X, sc, act):
@@ -45,10 +51,10 @@ def forward(U, W, V, X, sc, act):
     for layer in range(L):
         h = hs[-1]
         if sc.post:
-            u = sc.mult * (h @ W[layer].T)
+            a = phi(sc.mult * (h @ W[layer].T), act)
             xs.append(h)
-            us.append(u)
-            hs.append(h + sc.outer * phi(u, act))
+            us.append(a)
+            hs.append(h + sc.outer * a)
         else:
             x = phi(h, act)
             xs.append(x)
@@ -68,11 +74,11 @@ def backward(Bw, V, hs, xs, us, chi, sc, act):
     for layer in reversed(range(L)):
         g = gs[layer + 1]
         if sc.post:
-            delta = sc.outer * dphi(us[layer], act) * g
+            delta = sc.outer * dphi_of_phi(us[layer], act) * g
             gs[layer] = g + sc.mult * (delta @ Bw[layer])
         else:
             delta = g
-            gs[layer] = sc.resid * g + sc.mult * dphi(hs[layer], act) * (g @ Bw[layer])
+            gs[layer] = sc.resid * g + sc.mult * dphi_of_phi(xs[layer], act) * (g @ Bw[layer])
         deltas[layer] = delta
     return np.stack(gs), np.stack(deltas)
 

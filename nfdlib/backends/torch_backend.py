@@ -41,11 +41,17 @@ def phi(x, act):
 
 
 def dphi(x, act):
+    """φ'(x)."""
+    return dphi_of_phi(phi(x, act), act)
+
+
+def dphi_of_phi(a, act):
+    """φ'(z) written through a = φ(z): 1 - a² (tanh), 1{a > 0} (ReLU), 1 (linear)."""
     if act == "tanh":
-        return 1 - torch.tanh(x) ** 2
+        return 1 - a * a
     if act == "relu":
-        return (x > 0).to(x.dtype)
-    return torch.ones_like(x)
+        return (a > 0).to(a.dtype)
+    return torch.ones_like(a)
 
 
 @torch.no_grad()
@@ -63,8 +69,8 @@ def forward(U, W, V, X, sc, act):
         if sc.post:
             xs[layer] = h
             torch.matmul(h, W[layer].T, out=us[layer])
-            us[layer] *= sc.mult
-            torch.add(h, phi(us[layer], act), alpha=sc.outer, out=hs[layer + 1])
+            us[layer] = phi(us[layer] * sc.mult, act)
+            torch.add(h, us[layer], alpha=sc.outer, out=hs[layer + 1])
         else:
             xs[layer] = phi(h, act)
             torch.matmul(xs[layer], W[layer].T, out=hs[layer + 1])
@@ -85,14 +91,14 @@ def backward(Bw, V, hs, xs, us, chi, sc, act):
     for layer in reversed(range(L)):
         g = gs[layer + 1]
         if sc.post:
-            torch.mul(dphi(us[layer], act), g, out=deltas[layer])
+            torch.mul(dphi_of_phi(us[layer], act), g, out=deltas[layer])
             deltas[layer] *= sc.outer
             torch.matmul(deltas[layer], Bw[layer], out=gs[layer])
             gs[layer].mul_(sc.mult).add_(g)
         else:
             deltas[layer] = g
             torch.matmul(g, Bw[layer], out=gs[layer])
-            gs[layer].mul_(dphi(hs[layer], act)).mul_(sc.mult)
+            gs[layer].mul_(dphi_of_phi(xs[layer], act)).mul_(sc.mult)
             if sc.resid:
                 gs[layer].add_(g, alpha=sc.resid)
     return gs, deltas
