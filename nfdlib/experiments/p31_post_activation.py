@@ -35,7 +35,7 @@ from .p31_theory import fit_growth, lipschitz, mean_field, positive_dominance
 
 NAME = "p31_post_activation"
 ARCHS = ("post_act", "depth_mup")
-LEVEL = 0.05  # family-wise level of the one-sided bound tests (Bonferroni over cells)
+LEVEL = 0.05  # family-wise level of the one-sided bound tests (Bonferroni over depths)
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,15 @@ class P31Params(Params):
     backend: str = spec("numba", choices=BACKENDS)
     device: str = spec("auto", choices=DEVICES)
     seed: int = spec(0, min=0)
-    widths: list[int] = spec([64, 128, 256], min=2, nonempty=True)
-    depths: list[int] = spec([2, 4, 8, 16, 32, 64, 128, 256, 512], min=1, nonempty=True)
+    widths: list[int] = spec([32, 64, 128], min=2, nonempty=True)
+    depths: list[int] = spec([2, 4, 8, 16, 32, 64, 128, 256], min=1, nonempty=True)
     seeds: int = spec(4, min=2, doc="independent initialisations per (width, depth)")
     n_inputs: int = spec(8, min=1, max=256, doc="digits test images fed at initialisation")
     activation: str = spec("relu", choices=ACTIVATIONS)
     contrast_activation: str = spec("tanh", choices=ACTIVATIONS + ("none",))
     classic: bool = spec(True, doc="also run the classic block φ(h + branch)")
     dtype: str = spec("float32", choices=DTYPES)
-    train_width: int = spec(128, min=2)
+    train_width: int = spec(64, min=2)
     train_depths: list[int] = spec([4, 16, 64], min=1, nonempty=True)
     train_seeds: int = spec(3, min=1)
     eta_c: float = spec(0.05, gt=0)
@@ -170,11 +170,13 @@ def _arr(cell, name):
     return np.asarray(cell[name], dtype=float)  # widths × depths × seeds (None → nan)
 
 
-def _holds(diff: np.ndarray, alpha: float) -> np.ndarray:
-    """One-sided t-test per cell of H0 'E diff ≥ 0' over the seeds axis: False where the
-    mean is significantly negative at level alpha."""
-    mean, se = mean_se(diff, axis=-1)
-    t = stats.t.ppf(1 - alpha, diff.shape[-1] - 1)
+def _holds(diff: np.ndarray) -> np.ndarray:
+    """One-sided t-tests, per depth, of H0 'E diff ≥ 0' (``diff``: widths × depths × seeds;
+    the samples of all widths pooled, each width obeying the bound), Bonferroni over the
+    depths at family level LEVEL: False where the mean is significantly negative."""
+    per_depth = np.moveaxis(diff, 1, 0).reshape(diff.shape[1], -1)
+    mean, se = mean_se(per_depth, axis=-1)
+    t = stats.t.ppf(1 - LEVEL / diff.shape[1], per_depth.shape[-1] - 1)
     return np.isfinite(mean) & (mean + t * se >= 0)
 
 
@@ -191,8 +193,7 @@ def bounds(data: dict, key: str, act: str) -> dict:
     drift = m0 + (a * _arr(c, "sig_sum") + b * L) / np.sqrt(L)
     grow = (1 + a / np.sqrt(L)) ** (L - 1)
     recur = grow * m1 + ((b / a) * (grow - 1) if a > 0 else b * (L - 1) / np.sqrt(L))
-    alpha = LEVEL / (2 * mL.shape[0] * mL.shape[1])
-    ok_drift, ok_recur = _holds(mL - drift, alpha), _holds(mL - recur, alpha)
+    ok_drift, ok_recur = _holds(mL - drift), _holds(mL - recur)
     return {"a": a, "b": b, "positive_dominance": pd["holds"],
             "drift_ok": bool(ok_drift.all()), "recursion_ok": bool(ok_recur.all()),
             "drift_ratio": (mL.mean(-1) / drift.mean(-1)).tolist(),
@@ -206,12 +207,13 @@ def _closed_form(a: float, b: float, L: float) -> float:
 
 
 def pre_bound(data: dict, key: str, act: str) -> dict:
-    """(B.2) q_L ≤ e^{K²} q_0 for every cell (φ(0) = 0, K = Lipschitz constant of φ)."""
+    """(B.2) E[q_L | h_0] ≤ e^{K²} q_0 for every L (φ(0) = 0, K = Lipschitz constant of φ),
+    hence E log(q_L/q_0) ≤ K²: tested per depth on log(q_L/q_0) (Jensen keeps the test valid)."""
     c = data["cells"][key]
     K = lipschitz(act)
     qL, q0 = _arr(c, "qL"), _arr(c, "q0")
-    alpha = LEVEL / (qL.shape[0] * qL.shape[1])
-    ok = _holds(math.exp(K * K) * q0 - qL, alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = _holds(K * K - np.log(qL / q0))
     return {"K": K, "ok": bool(ok.all()), "max_ratio": float(np.nanmax(qL.mean(-1) / q0.mean(-1))),
             "bound_ratio": math.exp(K * K)}
 
@@ -233,7 +235,7 @@ def divergence(data: dict, key: str, act: str) -> dict:
                    for i, L in enumerate(depths)])
     return {"diverges": grows and escapes, "grows": grows, "escapes_pre_bound": escapes,
             "mL": m.tolist(), "mL_se": m_se.tolist(), "qL": q.tolist(), "fits": fits,
-            "mean_field_mL": mf.tolist(), "ratio_to_mean_field": (m / mf).tolist()}
+            "mean_field_mL": mf.tolist(), "ratio_to_mean_field": [x / y if y != 0 else None for x, y in zip(m, mf)]}
 
 
 def _supported(fits: dict) -> list[str]:
