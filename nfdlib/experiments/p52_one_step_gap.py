@@ -29,6 +29,7 @@ h'_ℓ, b_ℓ m² W_ℓ (φ'² ⊙ W_ℓᵀ g_ℓ) ≈ b_ℓ (1/L) E[φ'²] g_�
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +70,8 @@ class GapParams(Params):
     dtype: str = spec("float32", choices=("float32", "float64"))
     fit_min_depth: int = spec(4, min=1, doc="smallest depth in the depth-exponent fit")
     executor: str = spec("serial")
+    threads: int = spec(1, min=0, doc="threads per process for BLAS/numba/torch (0: their default); "
+                                      "one is fastest for these two-row passes on a shared CPU")
 
     PROFILE_DEFAULTS = {
         "smoke": {"widths": [64, 128], "depths": [1, 4], "seeds": 2},
@@ -136,9 +139,38 @@ def _b(net: dict, w: np.ndarray, ww: np.ndarray) -> np.ndarray:
     return ((net["hs1"][:-1, 0] - net["hs"][:-1, 0]) * w).sum(-1) / ww
 
 
+@contextmanager
+def limited_threads(k: int, backend: str):
+    """Run with at most ``k`` threads in BLAS, numba and torch (``k = 0``: unchanged)."""
+    if k == 0:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+    undo = []
+    if backend == "numba":
+        import numba
+        undo.append((numba.set_num_threads, numba.get_num_threads()))
+        numba.set_num_threads(min(k, numba.config.NUMBA_NUM_THREADS))
+    if backend == "torch":
+        import torch
+        undo.append((torch.set_num_threads, torch.get_num_threads()))
+        torch.set_num_threads(k)
+    try:
+        with threadpool_limits(limits=k):
+            yield
+    finally:
+        for setter, value in undo:
+            setter(value)
+
+
 def compute_point(width, depth, rep, p: dict) -> dict:
     """One weight draw at one (width, depth): the records listed in the module docstring."""
     P = GapParams.build(**p)
+    with limited_threads(P.threads, P.backend):
+        return _compute(P, width, depth, rep)
+
+
+def _compute(P: GapParams, width: int, depth: int, rep: int) -> dict:
     spec_d = P.spec(width, depth, "decoupled")
     spec_b = spec_d if P.comparison == "decoupled" else P.spec(width, depth, "reused")
     spec_r = P.spec(width, depth, "reused")
