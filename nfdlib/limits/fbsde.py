@@ -62,9 +62,18 @@ def _check_activation(act: str) -> None:
 
 
 def gauss_mean(f, q: float) -> float:
-    """E f(z) for z ~ N(0, q), by 101-point Gauss–Hermite quadrature (ReLU's kink costs
-    nothing here: the integrands used are exact in closed form for ReLU anyway)."""
+    """E f(z) for z ~ N(0, q), by 101-point Gauss–Hermite quadrature (smooth f)."""
     return float(_GH_W @ f(math.sqrt(max(q, 0.0)) * _GH_X))
+
+
+def moments_of_gaussian(act: str, q: float) -> tuple[float, float]:
+    """(E φ(z)², E φ'(z)²) for z ~ N(0, q): closed forms for ReLU (q/2, 1/2) and linear
+    (q, 1); quadrature for tanh."""
+    if act == "relu":
+        return q / 2, 0.5
+    if act == "linear":
+        return q, 1.0
+    return gauss_mean(lambda z: np.tanh(z) ** 2, q), gauss_mean(lambda z: (1 - np.tanh(z) ** 2) ** 2, q)
 
 
 # ----------------------------------------------------------------------------- exact moments
@@ -80,8 +89,7 @@ def sde_moments(activation: str, t, q0: float = 1.0) -> tuple[np.ndarray, np.nda
         return q0 * np.exp(t), np.exp(1 - t)
     # y = (q, I) with I(t) = ∫_0^t E φ'(h_u)² du; then p(t) = exp(I(1) - I(t)).
     def rhs(_, y):
-        return [gauss_mean(lambda z: phi(z, activation) ** 2, y[0]),
-                gauss_mean(lambda z: dphi(z, activation) ** 2, y[0])]
+        return list(moments_of_gaussian(activation, y[0]))
     grid = np.union1d(t, [0.0, 1.0])
     sol = solve_ivp(rhs, (0.0, 1.0), [q0, 0.0], t_eval=grid, method="DOP853", rtol=1e-11, atol=1e-13)
     q = np.interp(t, sol.t, sol.y[0])
@@ -97,8 +105,8 @@ def chain_moments(activation: str, depth: int, q0: float = 1.0) -> tuple[np.ndar
     e2 = np.empty(depth)
     q[0] = q0
     for layer in range(depth):
-        q[layer + 1] = q[layer] + gauss_mean(lambda z: phi(z, activation) ** 2, q[layer]) / depth
-        e2[layer] = gauss_mean(lambda z: dphi(z, activation) ** 2, q[layer])
+        e_phi2, e2[layer] = moments_of_gaussian(activation, q[layer])
+        q[layer + 1] = q[layer] + e_phi2 / depth
     p = np.empty(depth + 1)
     p[depth] = 1.0
     for layer in range(depth, 0, -1):
@@ -189,7 +197,15 @@ def solve_torch(h0, v, dB, dBt, activation: str, device: str = "auto"):
     """The Euler scheme on torch tensors (CUDA when ``device`` is auto and present), float64."""
     import torch
 
-    from ..backends.torch_backend import dphi as tdphi, phi as tphi, resolve_device
+    from ..backends.torch_backend import resolve_device
+
+    def tphi(x):
+        return torch.tanh(x) if activation == "tanh" else torch.relu(x) if activation == "relu" else x
+
+    def tdphi(x):
+        if activation == "tanh":
+            return 1 - torch.tanh(x) ** 2
+        return (x > 0).to(x.dtype) if activation == "relu" else torch.ones_like(x)
 
     dev = resolve_device(device)
     with torch.no_grad():
@@ -200,12 +216,12 @@ def solve_torch(h0, v, dB, dBt, activation: str, device: str = "auto"):
         gs = torch.empty((L + 1, P), dtype=torch.float64, device=dev)
         hs[0] = torch.as_tensor(np.asarray(h0, dtype=np.float64), device=dev)
         for layer in range(L):
-            s = torch.sqrt(torch.mean(tphi(hs[layer], activation) ** 2))
+            s = torch.sqrt(torch.mean(tphi(hs[layer]) ** 2))
             torch.addcmul(hs[layer], dB_t[layer], s, out=hs[layer + 1])
         gs[L] = torch.as_tensor(np.asarray(v, dtype=np.float64), device=dev)
         for layer in range(L, 0, -1):
             r = torch.sqrt(torch.mean(gs[layer] ** 2))
-            torch.addcmul(gs[layer], tdphi(hs[layer - 1], activation), dBt_t[layer - 1] * r, out=gs[layer - 1])
+            torch.addcmul(gs[layer], tdphi(hs[layer - 1]), dBt_t[layer - 1] * r, out=gs[layer - 1])
         return hs.cpu().numpy(), gs.cpu().numpy()
 
 
