@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nfdlib.experiments import p41_gaussian_repr as p41
-from nfdlib.gaussian.init import (coupled_backward, coupled_weights, gia_pair,
+from nfdlib.gaussian.init import (coupled_passes, coupled_weights, gia_pair,
                                   redraw_given_forward, representation)
 from nfdlib.params import ParamError
 
@@ -120,4 +120,4 @@ def test_bad_parameters():
     with pytest.raises(ParamError, match="activation"):
         p41.GaussParams.build(activation="sigmoid")
     with pytest.raises(ParamError, match="backend"):
-        coupled_backward("jax", None, None, None, None, None, 1.0, "tanh")
+        coupled_passes("jax", None, None, None, None, None, "tanh")

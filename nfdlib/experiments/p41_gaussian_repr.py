@@ -26,8 +26,7 @@ import numpy as np
 from scipy import stats
 
 from .. import claims
-from ..backends import numpy_ref
-from ..gaussian.init import redraw_given_forward, representation
+from ..gaussian.init import dphi_of_phi, redraw_given_forward, representation
 from ..model import ACTIVATIONS, DEVICES, NetworkSpec
 from ..network import Network
 from ..params import Params, require_memory, spec
@@ -84,7 +83,7 @@ def identity_error(W, hs, xs, gs, act) -> float:
         observed = (gs[layer] - gs[layer + 1]) * math.sqrt(L)
         u = (hs[layer + 1] - hs[layer]) * math.sqrt(L)
         coupling, residual = representation(W[layer], xs[layer], gs[layer + 1], u)
-        predicted = numpy_ref.dphi(hs[layer], act) * (coupling + residual)
+        predicted = dphi_of_phi(xs[layer], act) * (coupling + residual)
         worst = max(worst, float(np.max(np.abs(observed - predicted)) / np.max(np.abs(observed))))
     return worst
 

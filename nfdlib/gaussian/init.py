@@ -20,7 +20,7 @@ from the conditional law given a forward pass.
 ``W̃_ℓ`` is i.i.d. N(0,1) and independent of the forward pass, so the backward pass with
 ``W̃`` has the law of the decoupled one, while sharing ``W_ℓ``'s orthogonal part. Since
 ``W̃_ℓᵀ g = W_ℓᵀ g + x̂_ℓ (ζ_ℓ - W_ℓ x̂_ℓ)·g``, the coupled backward pass needs no copy of
-the weights: :func:`coupled_backward` runs both recursions (Eq. 3, pre-activation)
+the weights: :func:`coupled_passes` runs the forward pass and both recursions (Eq. 3)
 
     g_{ℓ-1} = g_ℓ + m φ'(h_{ℓ-1}) ⊙ W_ℓᵀ g_ℓ,
     g̃_{ℓ-1} = g̃_ℓ + m φ'(h_{ℓ-1}) ⊙ [W_ℓᵀ g̃_ℓ + x̂_ℓ (ζ_ℓ - W_ℓ x̂_ℓ)·g̃_ℓ],   g_L = g̃_L = v,
@@ -35,7 +35,6 @@ import math
 import numpy as np
 from numba import njit
 
-from ..backends import get_backend
 from ..params import ParamError
 
 _ACT = {"tanh": 0, "relu": 1, "linear": 2}
@@ -85,33 +84,62 @@ def coupled_weights(W: np.ndarray, xs: np.ndarray, zeta: np.ndarray) -> np.ndarr
     return out
 
 
-def _coupled_backward_numpy(W, hs, xs, v, zeta, mult, act):
-    """Reference: the coupled weights built explicitly, both backward passes by the numpy
-    reference backend (Eq. 3)."""
+def dphi_of_phi(a, act: str):
+    """φ'(h) through a = φ(h) (numpy or torch arrays): 1 - a² (tanh), 1{a > 0} (ReLU), 1."""
+    if act == "tanh":
+        return 1 - a * a
+    if act == "relu":
+        return (a > 0) * 1.0
+    return a * 0 + 1
+
+
+def _coupled_passes_numpy(U, W, v, xi, zeta, mult, act):
+    """Reference: forward pass and both backward passes by the numpy reference backend,
+    with the coupled weights built explicitly (Eq. 1, Eq. 3)."""
     from ..backends import numpy_ref
     from ..model import Scales
     sc = Scales(False, mult, 1.0, 1.0)
-    Wt = coupled_weights(W, xs, zeta)
     V, chi = v[:, None], np.ones((1, 1), dtype=v.dtype)
-    gs, _ = numpy_ref.backward(W, V, hs[:, None, :], xs[:, None, :], None, chi, sc, act)
-    gts, _ = numpy_ref.backward(Wt, V, hs[:, None, :], xs[:, None, :], None, chi, sc, act)
-    return gs[:, 0, :], gts[:, 0, :]
+    hs, xs, us, _ = numpy_ref.forward(U, W, V, xi[None, :], sc, act)
+    Wt = coupled_weights(W, xs[:, 0, :], zeta)
+    gs, _ = numpy_ref.backward(W, V, hs, xs, us, chi, sc, act)
+    gts, _ = numpy_ref.backward(Wt, V, hs, xs, us, chi, sc, act)
+    return hs[:, 0, :], gs[:, 0, :], gts[:, 0, :]
 
 
 @njit(inline="always")
-def _dphi(x, act):
+def _phi(h, act):
     if act == 0:
-        t = math.tanh(x)
-        return 1.0 - t * t
+        return math.tanh(h)
     if act == 1:
-        return 1.0 if x > 0 else 0.0
+        return h if h > 0 else 0.0 * h
+    return h
+
+
+@njit(inline="always")
+def _dphi_of_phi(a, act):
+    if act == 0:
+        return 1.0 - a * a
+    if act == 1:
+        return 1.0 if a > 0 else 0.0
     return 1.0
 
 
 @njit(cache=True)
-def _coupled_backward_nb(W, hs, xs, v, zeta, mult, act):
+def _coupled_passes_nb(U, W, v, xi, zeta, mult, act):
     L, n = W.shape[0], W.shape[1]
     dt = W.dtype
+    hs = np.empty((L + 1, n), dtype=dt)
+    xs = np.empty((L, n), dtype=dt)
+    np.dot(U, xi, hs[0])
+    hs[0] *= 1.0 / math.sqrt(U.shape[1])
+    tmp = np.empty(n, dtype=dt)
+    for layer in range(L):                            # Eq. 1
+        for i in range(n):
+            xs[layer, i] = _phi(hs[layer, i], act)
+        np.dot(W[layer], xs[layer], tmp)
+        for i in range(n):
+            hs[layer + 1, i] = hs[layer, i] + mult * tmp[i]
     gs = np.empty((L + 1, n), dtype=dt)
     gts = np.empty((L + 1, n), dtype=dt)
     gs[L] = v
@@ -120,11 +148,14 @@ def _coupled_backward_nb(W, hs, xs, v, zeta, mult, act):
     out = np.empty((2, n), dtype=dt)
     xhat = np.empty(n, dtype=dt)
     c = np.empty(n, dtype=dt)
-    for layer in range(L - 1, -1, -1):
+    for layer in range(L - 1, -1, -1):               # Eq. 3, reused and coupled weights
         G[0] = gs[layer + 1]
         G[1] = gts[layer + 1]
         np.dot(G, W[layer], out)                      # rows: W_ℓᵀ g_ℓ, W_ℓᵀ g̃_ℓ
-        nx = math.sqrt(np.sum(xs[layer].astype(np.float64) ** 2))
+        nx = 0.0
+        for i in range(n):
+            nx += float(xs[layer, i]) ** 2
+        nx = math.sqrt(nx)
         s = 0.0
         if nx > 0:
             for i in range(n):
@@ -135,49 +166,61 @@ def _coupled_backward_nb(W, hs, xs, v, zeta, mult, act):
         else:
             xhat[:] = 0.0
         for i in range(n):
-            dp = mult * _dphi(hs[layer, i], act)
+            dp = mult * _dphi_of_phi(xs[layer, i], act)
             gs[layer, i] = gs[layer + 1, i] + dp * out[0, i]
             gts[layer, i] = gts[layer + 1, i] + dp * (out[1, i] + xhat[i] * s)
-    return gs, gts
+    return hs, gs, gts
 
 
-def _coupled_backward_torch(W, hs, xs, v, zeta, mult, act):
+def _coupled_passes_torch(U, W, v, xi, zeta, mult, act):
     import torch
-    from ..backends import torch_backend
     with torch.no_grad():
-        L = W.shape[0]
-        gs = torch.empty((L + 1,) + v.shape, dtype=W.dtype, device=W.device)
-        gts = torch.empty_like(gs)
+        L, n = W.shape[0], W.shape[1]
+        hs = torch.empty((L + 1, n), dtype=W.dtype, device=W.device)
+        xs = torch.empty((L, n), dtype=W.dtype, device=W.device)
+        hs[0] = U @ xi / math.sqrt(U.shape[1])
+        for layer in range(L):                        # Eq. 1
+            xs[layer] = _PHI_TORCH[act](hs[layer])
+            hs[layer + 1] = hs[layer] + mult * (W[layer] @ xs[layer])
+        gs = torch.empty_like(hs)
+        gts = torch.empty_like(hs)
         gs[L] = v
         gts[L] = v
         norms = torch.linalg.vector_norm(xs, dim=1, keepdim=True)
         xhat = torch.where(norms > 0, xs / torch.where(norms > 0, norms, 1), 0)
-        for layer in reversed(range(L)):
-            G = torch.stack([gs[layer + 1], gts[layer + 1]])
-            out = G @ W[layer]
+        for layer in reversed(range(L)):              # Eq. 3, reused and coupled weights
+            out = torch.stack([gs[layer + 1], gts[layer + 1]]) @ W[layer]
             s = torch.dot(zeta[layer] - W[layer] @ xhat[layer], gts[layer + 1])
-            dp = mult * torch_backend.dphi(hs[layer], act)
+            dp = mult * dphi_of_phi(xs[layer], act)
             gs[layer] = gs[layer + 1] + dp * out[0]
             gts[layer] = gts[layer + 1] + dp * (out[1] + xhat[layer] * s)
-    return gs, gts
+    return hs, gs, gts
 
 
-def coupled_backward(backend: str, W, hs, xs, v, zeta, mult: float, act: str):
-    """True and coupled-decoupled backward passes of one input (see the module docstring).
+def _torch_relu(h):
+    return h.clamp(min=0)
 
-    ``W`` L×n×n, ``hs`` (L+1)×n (``h_0..h_L``), ``xs`` L×n (``φ(h_{ℓ-1})``), ``v`` n,
-    ``zeta`` L×n, in the backend's native arrays; ``mult = 1/√(nL)``. Returns ``(gs, gts)``,
-    both (L+1)×n with ``gs[ℓ] = g_ℓ``.
+
+_PHI_TORCH = {"tanh": lambda h: h.tanh(), "relu": _torch_relu, "linear": lambda h: h.clone()}
+
+
+def coupled_passes(backend: str, U, W, v, xi, zeta, act: str):
+    """The kernel of Prop. 4.2: forward pass (Eq. 1, depth-µP, one input) and the true and
+    coupled-decoupled backward passes (see the module docstring), one signature on every
+    backend. ``U`` n×d, ``W`` L×n×n, ``v`` n, ``xi`` d, ``zeta`` L×n, in the backend's
+    native arrays of one dtype. Returns native ``(hs, gs, gts)``, each (L+1)×n, with
+    ``hs[ℓ] = h_ℓ``, ``gs[ℓ] = g_ℓ``, ``gts[ℓ] = g̃_ℓ``.
     """
     if act not in _ACT:
         raise ParamError(f"parameter 'activation' = {act!r} is not allowed; allowed: {', '.join(_ACT)}")
+    if backend not in ("numpy", "numba", "torch"):
+        raise ParamError(f"parameter 'backend' = {backend!r} is not allowed; allowed: numpy, numba, torch")
+    mult = 1 / math.sqrt(W.shape[1] * W.shape[0])
     if backend == "numpy":
-        return _coupled_backward_numpy(W, hs, xs, v, zeta, mult, act)
+        return _coupled_passes_numpy(U, W, v, xi, zeta, mult, act)
     if backend == "numba":
-        return _coupled_backward_nb(W, hs, xs, v, zeta, W.dtype.type(mult), _ACT[act])
-    if backend == "torch":
-        return _coupled_backward_torch(W, hs, xs, v, zeta, mult, act)
-    raise ParamError(f"parameter 'backend' = {backend!r} is not allowed; allowed: numpy, numba, torch")
+        return _coupled_passes_nb(U, W, v, xi, zeta, W.dtype.type(mult), _ACT[act])
+    return _coupled_passes_torch(U, W, v, xi, zeta, mult, act)
 
 
 def to_backend(x: np.ndarray, backend: str, dtype: str, device: str = "auto"):
@@ -193,17 +236,10 @@ def to_backend(x: np.ndarray, backend: str, dtype: str, device: str = "auto"):
 
 def gia_pair(backend: str, U, W, v, xi, zeta, act: str, device: str = "auto",
              dtype: str = "float32"):
-    """Forward pass of Eq. 1 (depth-µP) on one input ``xi`` with the backend's forward
-    kernel, then :func:`coupled_backward`; returns numpy ``(hs, gs, gts)``."""
-    from ..model import Scales
-    L, n = W.shape[0], W.shape[1]
-    be = get_backend(backend)
-    sc = Scales(False, 1 / math.sqrt(n * L), 1.0, 1.0)
-    args = [to_backend(a, backend, dtype, device) for a in (U, W, v[:, None], xi[None, :], zeta)]
-    Ub, Wb, Vb, Xb, Zb = args
-    hs, xs, _, _ = be.forward(Ub, Wb, Vb, Xb, sc, act)
-    hs, xs = hs[:, 0, :], xs[:, 0, :]
-    if backend != "torch":
-        hs, xs = np.ascontiguousarray(hs), np.ascontiguousarray(xs)
-    gs, gts = coupled_backward(backend, Wb, hs, xs, Vb[:, 0], Zb, sc.mult, act)
-    return tuple(np.asarray(be.to_numpy(a), dtype=np.float64) for a in (hs, gs, gts))
+    """:func:`coupled_passes` on numpy draws (moved to the backend and ``dtype``); returns
+    numpy float64 ``(hs, gs, gts)``."""
+    args = [to_backend(a, backend, dtype, device) for a in (U, W, v, xi, zeta)]
+    out = coupled_passes(backend, *args, act)
+    if backend == "torch":
+        out = [a.cpu().numpy() for a in out]
+    return tuple(np.asarray(a, dtype=np.float64) for a in out)
