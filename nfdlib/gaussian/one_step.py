@@ -132,3 +132,33 @@ def conditional_law(W, x, g, x2, m, rng: np.random.Generator, draws: int = 400) 
     return {"constraint_error": float(cons), "along_g": float(along),
             "ks_pvalue": float(stats.kstest(z.ravel(), "norm").pvalue),
             "corr": float(np.corrcoef(z.T)[0, 1]), "var": z.var(axis=0, ddof=1).tolist()}
+
+
+def residual_law(x, g, x2, m, rng: np.random.Generator, draws: int = 2000,
+                 split=split_innovation) -> dict:
+    """Monte Carlo over i.i.d. N(0, 1) matrices W with x, g, x2 held fixed: the residual of
+    ``split`` must be independent of what the first passes reveal, a = W x and b = Wᵀ g, and
+    distributed as N(0, m²|x2_⊥|² (I - P_g)). For a fixed unit direction u (not ⊥ g) this
+    returns the correlations of r·u with a random probe e·a of a and with b·x2_⊥ (``corr_a``,
+    ``corr_b``; both about N(0, 1/draws) when the law holds), the variance ratio
+    ``var_ratio`` = Var(r·u) / (m²|x2_⊥|²|(I - P_g)u|²) and the KS p-value of r·u
+    standardised. ``split`` is a parameter so that a test can feed a wrong decomposition."""
+    from scipy import stats
+
+    x, g, x2 = (np.asarray(v, dtype=np.float64) for v in (x, g, x2))
+    n = x.shape[0]
+    u, e = rng.standard_normal((2, n))
+    u /= np.linalg.norm(u)
+    e /= np.linalg.norm(e)
+    x2p = x2 - (x @ x2) / (x @ x) * x
+    ru, ea, bx = np.empty(draws), np.empty(draws), np.empty(draws)
+    for k in range(draws):
+        W = rng.standard_normal((n, n))
+        ru[k] = split(W, x, g, x2, m)["residual"] @ u
+        ea[k] = e @ (W @ x)
+        bx[k] = (W.T @ g) @ x2p
+    u_perp = u - (g @ u) / (g @ g) * g
+    sd = m * np.linalg.norm(x2p) * np.linalg.norm(u_perp)
+    return {"corr_a": float(np.corrcoef(ru, ea)[0, 1]), "corr_b": float(np.corrcoef(ru, bx)[0, 1]),
+            "var_ratio": float(ru.var(ddof=1) / sd**2),
+            "ks_pvalue": float(stats.kstest(ru / sd, "norm").pvalue)}
