@@ -45,8 +45,8 @@ class A54Params(Params):
                                doc="learning rates; the first is the default setting")
     steps: int = spec(8, min=1)
     d: int = spec(8, min=1)
-    depth: int = spec(32, min=1)
-    particles: int = spec(2**15, min=2)
+    depth: int = spec(16, min=1)
+    particles: int = spec(2**14, min=2)
     coarse_factor: int = spec(8, min=2, doc="the resolution check uses P/coarse_factor particles")
     rel_tol: float = spec(0.5, gt=0.0, doc="allowed relative change of min λ between P and P/coarse_factor")
 

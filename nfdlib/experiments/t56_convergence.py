@@ -58,7 +58,7 @@ class T56Params(Params):
     width_depth: int = spec(4, min=1)
     depths: list[int] = spec([2, 4, 8, 16], min=1, nonempty=True)
     depth_width: int = spec(512, min=1)
-    seeds: int = spec(6, min=2)
+    seeds: int = spec(4, min=2)
     particles: int = spec(2**16, min=2)
     ref_depth: int = spec(64, min=1)
 
