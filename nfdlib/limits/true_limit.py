@@ -1,0 +1,529 @@
+"""The infinite-width limit of TRUE backprop at finite depth: NFD plus reuse corrections
+(Prop. E.1; the ZMatMul rule of Tensor Programs IV, Yang & Hu 2021).
+
+In the true network the backward pass multiplies by the transpose of the forward weights.
+At infinite width, for each initial matrix W_ℓ (entries N(0,1), products W x/√n), the
+Tensor-Program rule writes every product as a Gaussian part plus a correction:
+
+    Z^{W_ℓ x}/√n  = Ẑ^{W_ℓ x}  + Σ_r Z^{g_ℓ^{(r)}} E[∂Z^{x}/∂Ẑ^{W_ℓᵀ g_ℓ^{(r)}}]   (r over earlier backward products)
+    Z^{W_ℓᵀ g}/√n = Ẑ^{W_ℓᵀ g} + Σ_r Z^{x_ℓ^{(r)}} E[∂Z^{g}/∂Ẑ^{W_ℓ x_ℓ^{(r)}}]   (r over earlier forward products)
+
+with x_ℓ^{(s)} = φ(h_{ℓ-1}^{(s)}). The Gaussian parts are NFD's z_ℓ^{(s)} (covariance C_ℓ) and
+ẑ_ℓ^{(s)} (covariance G_ℓ). Hence the true-limit recursion is D5.3 (MATH.md §5, the
+docstring of :mod:`nfdlib.limits.nfd`) with
+
+    h_ℓ^{(s)}     = h_{ℓ-1}^{(s)} + (z_ℓ^{(s)} + ż_ℓ^{(s)})/√L - (η_c/L) Σ_{r<s} χ_r g_ℓ^{(r)} C_ℓ^{(r,s)}
+    g_{ℓ-1}^{(s)} = g_ℓ^{(s)} + φ'(h_{ℓ-1}^{(s)}) [(ẑ_ℓ^{(s)} + ẑ̇_ℓ^{(s)})/√L - (η_c/L) Σ_{r<s} χ_r φ(h_{ℓ-1}^{(r)}) G_ℓ^{(r,s)}]
+    ż_ℓ^{(s)}  = Σ_{r<s}  g_ℓ^{(r)}            E[∂φ(h_{ℓ-1}^{(s)})/∂ẑ_ℓ^{(r)}]       (forward correction)
+    ẑ̇_ℓ^{(s)} = Σ_{r≤s} φ(h_{ℓ-1}^{(r)})      E[∂g_ℓ^{(s)}/∂z_ℓ^{(r)}]               (backward correction)
+
+(the forward product of step s comes before the backward product of step s, hence r < s and
+r ≤ s). The expected derivatives are estimated from the particles by Gaussian integration by
+parts (Stein's lemma). With z_ℓ^{(r)} = Σ_k R_ℓ[r,k] ε_ℓ^{(k)} (R_ℓ the Cholesky factor of C_ℓ,
+ε standard normals) and F a function of the particles,
+
+    E[F ε_ℓ^{(k)}] = E[∂F/∂ε_ℓ^{(k)}] = Σ_r R_ℓ[r,k] E[∂F/∂z_ℓ^{(r)}],   i.e.   D = R_ℓ^{-T} E[F ε_ℓ],
+
+one triangular solve of size ≤ T per layer and step (directions whose Cholesky pivot was
+dropped get D = 0: their vector lies in the span of the others). The cost stays
+O(P·L·T²), like NFD; forward-mode tangents would need one tangent per (layer, step) and cost
+O(P·L²·T²). ``corrections=False`` drops ż, ẑ̇ and is exactly NFD.
+
+Kernels with one signature ``kernel(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr)``:
+:func:`solve_numpy` (reference), :func:`solve_numba`, :func:`solve_torch`; :func:`solve`
+validates and dispatches. They also return the mean squares E[ż²], E[ẑ̇²] per layer and
+step (the corrections' size, layer by layer). :func:`linear_exact` is the exact (P = ∞)
+recursion for φ = id, where every quantity is a linear functional of the Gaussians.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from ..params import ParamError, require_memory
+from .nfd import (_ACT, ACTIVATIONS, Noise, _chol_row_nb, _dphi_from_phi, _dphi_from_phi_np,
+                  _phi, _phi_np, chol_row, coarsen, draw_noise, noise_bytes, synthetic_task)
+
+__all__ = ["ACTIVATIONS", "BACKENDS", "Noise", "TrueResult", "coarsen", "draw_noise", "linear_exact",
+           "noise_bytes", "solve", "solver_bytes", "stein_solve", "synthetic_task"]
+
+BACKENDS = ("numba", "torch", "numpy")
+
+
+@dataclass(frozen=True)
+class TrueResult:
+    """Output of :func:`solve`: as :class:`nfdlib.limits.nfd.NFDResult`, plus ``corr_fwd`` and
+    ``corr_bwd`` (L×T): E[ż_ℓ^{(s)}²] and E[ẑ̇_ℓ^{(s)}²] (index ℓ-1), and ``corrections``."""
+    f: np.ndarray
+    loss: np.ndarray
+    chi: np.ndarray
+    C: np.ndarray
+    G: np.ndarray
+    keep: tuple
+    h: np.ndarray
+    g: np.ndarray
+    corr_fwd: np.ndarray
+    corr_bwd: np.ndarray
+    corrections: bool
+    diverged: bool
+
+
+def solver_bytes(P: int, L: int, T: int, n_keep: int) -> int:
+    """Working memory of one solve (float64): φ(h), g for all layers and steps, h_L, kept particles."""
+    return 8 * P * T * (L + (L + 1) + 1 + 2 * n_keep)
+
+
+def stein_solve(R, e, m):
+    """D = R[:m,:m]^{-T} e[:m] (back substitution), with D_k = 0 where the pivot R[k,k] is 0:
+    the expected derivatives w.r.t. the Gaussians z^{(0..m-1)} from E[F ε^{(k)}]."""
+    D = np.zeros(m)
+    for k in range(m - 1, -1, -1):
+        if R[k, k] > 0.0:
+            acc = e[k]
+            for j in range(k + 1, m):
+                acc -= R[j, k] * D[j]
+            D[k] = acc / R[k, k]
+    return D
+
+
+_stein_solve_nb = njit(cache=True)(stein_solve)
+
+
+def _outputs(L, T, P, n_keep):
+    return (np.zeros(T), np.zeros(T), np.zeros((L, T, T)), np.zeros((L, T, T)),
+            np.zeros((n_keep, T, P)), np.zeros((n_keep, T, P)), np.zeros((L, T)), np.zeros((L, T)))
+
+
+def solve_numpy(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr):
+    """Reference kernel (numpy, vectorised over particles); arguments as
+    :func:`nfdlib.limits.nfd.solve_numpy` plus ``corr`` (bool). Returns
+    (f, chi, C, G, h_keep, g_keep, corr_fwd, corr_bwd)."""
+    L, T, P = eps.shape
+    n_keep = int((keep >= 0).sum())
+    f, chi, C, G, hk, gk, cf, cb = _outputs(L, T, P, n_keep)
+    RC, RG = np.zeros((L, T, T)), np.zeros((L, T, T))
+    ph = np.empty((L, T, P))
+    g = np.empty((L + 1, T, P))
+    hL = np.empty((T, P))
+    sq, el = 1.0 / math.sqrt(L), eta_c / L
+    for s in range(T):
+        h = uxi[s] - (eta_c * chi[:s] * gram[:s, s]) @ g[0, :s]
+        if keep[0] >= 0:
+            hk[keep[0], s] = h
+        for layer in range(1, L + 1):
+            c = layer - 1
+            ph[c, s] = _phi_np(h, act)
+            C[c, :s + 1, s] = ph[c, :s + 1] @ ph[c, s] / P
+            C[c, s, :s] = C[c, :s, s]
+            chol_row(RC[c], C[c], s)
+            h = h + sq * (RC[c, s, :s + 1] @ eps[c, :s + 1]) - (el * chi[:s] * C[c, :s, s]) @ g[layer, :s]
+            if corr and s > 0:
+                D = stein_solve(RG[c], epsb[c, :s] @ ph[c, s] / P, s)
+                zdot = D @ g[layer, :s]
+                cf[c, s] = zdot @ zdot / P
+                h = h + sq * zdot
+            if keep[layer] >= 0:
+                hk[keep[layer], s] = h
+        hL[s] = h
+        g[L, s] = v - (eta_c * chi[:s]) @ hL[:s]
+        f[s] = g[L, s] @ h / P
+        chi[s] = f[s] - y[s]
+        for layer in range(L, 0, -1):
+            c = layer - 1
+            G[c, :s + 1, s] = g[layer, :s + 1] @ g[layer, s] / P
+            G[c, s, :s] = G[c, :s, s]
+            chol_row(RG[c], G[c], s)
+            inc = sq * (RG[c, s, :s + 1] @ epsb[c, :s + 1]) - (el * chi[:s] * G[c, :s, s]) @ ph[c, :s]
+            if corr:
+                D = stein_solve(RC[c], eps[c, :s + 1] @ g[layer, s] / P, s + 1)
+                zdot = D @ ph[c, :s + 1]
+                cb[c, s] = zdot @ zdot / P
+                inc = inc + sq * zdot
+            g[c, s] = g[layer, s] + _dphi_from_phi_np(ph[c, s], act) * inc
+        for layer in range(L + 1):
+            if keep[layer] >= 0:
+                gk[keep[layer], s] = g[layer, s]
+    return f, chi, C, G, hk, gk, cf, cb
+
+
+def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb, nchunk):
+    """Numba kernel: per layer one parallel pass over particle chunks updates the particles and
+    accumulates the next layer's kernel row and Stein moments (the recursion of
+    :func:`solve_numpy`). ``part[ch]`` holds a chunk's partial sums: [0, T) kernel row,
+    [T, 2T) Stein moments E[F ε], 2T the correction's square, 2T+1 f."""
+    L, T, P = eps.shape
+    RC = np.zeros((L, T, T))
+    RG = np.zeros((L, T, T))
+    ph = np.empty((L, T, P))
+    g = np.empty((L + 1, T, P))
+    hL = np.empty((T, P))
+    hc = np.empty(P)
+    part = np.zeros((nchunk, 2 * T + 2))
+    a = np.zeros(T)
+    z = np.zeros(T)
+    e = np.zeros(T)
+    D = np.zeros(T)
+    sq, el = 1.0 / math.sqrt(L), eta_c / L
+    size = (P + nchunk - 1) // nchunk
+    for s in range(T):
+        for r in range(s):
+            a[r] = eta_c * chi[r] * gram[r, s]
+        part[:, :] = 0.0
+        for ch in prange(nchunk):
+            lo, hi = ch * size, min(P, (ch + 1) * size)
+            for p in range(lo, hi):
+                hc[p] = uxi[s, p]
+            for r in range(s):
+                for p in range(lo, hi):
+                    hc[p] -= a[r] * g[0, r, p]
+            for p in range(lo, hi):
+                ph[0, s, p] = _phi(hc[p], act)
+                if keep[0] >= 0:
+                    hk[keep[0], s, p] = hc[p]
+            for r in range(s + 1):
+                acc = 0.0
+                for p in range(lo, hi):
+                    acc += ph[0, r, p] * ph[0, s, p]
+                part[ch, r] = acc
+            if corr:
+                for k in range(s):
+                    acc = 0.0
+                    for p in range(lo, hi):
+                        acc += ph[0, s, p] * epsb[0, k, p]
+                    part[ch, T + k] = acc
+        for layer in range(1, L + 1):
+            c = layer - 1
+            for r in range(s + 1):
+                C[c, r, s] = part[:, r].sum() / P
+                C[c, s, r] = C[c, r, s]
+            _chol_row_nb(RC[c], C[c], s)
+            for r in range(s + 1):
+                z[r] = sq * RC[c, s, r]
+            for r in range(s):
+                a[r] = el * chi[r] * C[c, r, s]
+            use = corr and s > 0
+            if use:
+                for k in range(s):
+                    e[k] = part[:, T + k].sum() / P
+                D[:s] = _stein_solve_nb(RG[c], e, s)
+            part[:, :] = 0.0
+            for ch in prange(nchunk):
+                lo, hi = ch * size, min(P, (ch + 1) * size)
+                for r in range(s + 1):
+                    for p in range(lo, hi):
+                        hc[p] += z[r] * eps[c, r, p]
+                for r in range(s):
+                    for p in range(lo, hi):
+                        hc[p] -= a[r] * g[layer, r, p]
+                if use:
+                    acc = 0.0
+                    for p in range(lo, hi):
+                        zd = 0.0
+                        for r in range(s):
+                            zd += D[r] * g[layer, r, p]
+                        hc[p] += sq * zd
+                        acc += zd * zd
+                    part[ch, 2 * T] = acc
+                if keep[layer] >= 0:
+                    for p in range(lo, hi):
+                        hk[keep[layer], s, p] = hc[p]
+                if layer < L:
+                    for p in range(lo, hi):
+                        ph[layer, s, p] = _phi(hc[p], act)
+                    for r in range(s + 1):
+                        acc = 0.0
+                        for p in range(lo, hi):
+                            acc += ph[layer, r, p] * ph[layer, s, p]
+                        part[ch, r] = acc
+                    if corr:
+                        for k in range(s):
+                            acc = 0.0
+                            for p in range(lo, hi):
+                                acc += ph[layer, s, p] * epsb[layer, k, p]
+                            part[ch, T + k] = acc
+                else:
+                    for p in range(lo, hi):
+                        hL[s, p] = hc[p]
+            if use:
+                cf[c, s] = part[:, 2 * T].sum() / P
+        part[:, :] = 0.0
+        for ch in prange(nchunk):
+            lo, hi = ch * size, min(P, (ch + 1) * size)
+            for p in range(lo, hi):
+                g[L, s, p] = v[p]
+            for r in range(s):
+                for p in range(lo, hi):
+                    g[L, s, p] -= eta_c * chi[r] * hL[r, p]
+            acc = 0.0
+            for p in range(lo, hi):
+                acc += g[L, s, p] * hL[s, p]
+            part[ch, 2 * T + 1] = acc
+            for r in range(s + 1):
+                acc = 0.0
+                for p in range(lo, hi):
+                    acc += g[L, r, p] * g[L, s, p]
+                part[ch, r] = acc
+            if corr:
+                for k in range(s + 1):
+                    acc = 0.0
+                    for p in range(lo, hi):
+                        acc += g[L, s, p] * eps[L - 1, k, p]
+                    part[ch, T + k] = acc
+        f[s] = part[:, 2 * T + 1].sum() / P
+        chi[s] = f[s] - y[s]
+        for layer in range(L, 0, -1):
+            c = layer - 1
+            for r in range(s + 1):
+                G[c, r, s] = part[:, r].sum() / P
+                G[c, s, r] = G[c, r, s]
+            _chol_row_nb(RG[c], G[c], s)
+            for r in range(s + 1):
+                z[r] = sq * RG[c, s, r]
+            for r in range(s):
+                a[r] = el * chi[r] * G[c, r, s]
+            if corr:
+                for k in range(s + 1):
+                    e[k] = part[:, T + k].sum() / P
+                D[:s + 1] = _stein_solve_nb(RC[c], e, s + 1)
+            part[:, :] = 0.0
+            for ch in prange(nchunk):
+                lo, hi = ch * size, min(P, (ch + 1) * size)
+                for p in range(lo, hi):
+                    hc[p] = 0.0
+                for r in range(s + 1):
+                    for p in range(lo, hi):
+                        hc[p] += z[r] * epsb[c, r, p]
+                for r in range(s):
+                    for p in range(lo, hi):
+                        hc[p] -= a[r] * ph[c, r, p]
+                if corr:
+                    acc = 0.0
+                    for p in range(lo, hi):
+                        zd = 0.0
+                        for r in range(s + 1):
+                            zd += D[r] * ph[c, r, p]
+                        hc[p] += sq * zd
+                        acc += zd * zd
+                    part[ch, 2 * T] = acc
+                for p in range(lo, hi):
+                    g[c, s, p] = g[layer, s, p] + _dphi_from_phi(ph[c, s, p], act) * hc[p]
+                if c > 0:
+                    for r in range(s + 1):
+                        acc = 0.0
+                        for p in range(lo, hi):
+                            acc += g[c, r, p] * g[c, s, p]
+                        part[ch, r] = acc
+                    if corr:
+                        for k in range(s + 1):
+                            acc = 0.0
+                            for p in range(lo, hi):
+                                acc += g[c, s, p] * eps[c - 1, k, p]
+                            part[ch, T + k] = acc
+            if corr:
+                cb[c, s] = part[:, 2 * T].sum() / P
+        for layer in range(L + 1):
+            if keep[layer] >= 0:
+                gk[keep[layer], s, :] = g[layer, s, :]
+
+
+_solve_nb = njit(parallel=True, cache=True, fastmath=True)(_solve_nb_py)
+PARALLEL_MIN_P = 1 << 15  # below this the per-layer thread barriers cost more than they save
+
+
+def solve_numba(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr):
+    """Numba kernel, same signature and result as :func:`solve_numpy`."""
+    L, T, P = eps.shape
+    n_keep = int((keep >= 0).sum())
+    f, chi, C, G, hk, gk, cf, cb = _outputs(L, T, P, n_keep)
+    nchunk = max(1, min(64, P // 1024)) if P >= PARALLEL_MIN_P else 1
+    threads = numba.get_num_threads()
+    numba.set_num_threads(threads if P >= PARALLEL_MIN_P else 1)
+    c64 = lambda x: np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
+    try:
+        _solve_nb(c64(uxi), c64(gram), c64(v), c64(y), float(eta_c), c64(eps), c64(epsb), int(act),
+                  np.asarray(keep, dtype=np.int64), bool(corr), f, chi, C, G, hk, gk, cf, cb, nchunk)
+    finally:
+        numba.set_num_threads(threads)
+    return f, chi, C, G, hk, gk, cf, cb
+
+
+def solve_torch(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, device="auto"):
+    """Torch kernel (float64, CUDA when present), same signature and result as
+    :func:`solve_numpy`; kernel rows, Cholesky rows and Stein solves (T×T) on the host."""
+    import torch
+
+    from ..backends.torch_backend import resolve_device
+    dev = resolve_device(device)
+    tt = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), device=dev)  # noqa: E731
+    host = lambda t: t.cpu().numpy()  # noqa: E731
+    L, T, P = eps.shape
+    n_keep = int((keep >= 0).sum())
+    f, chi, C, G, _, _, cf, cb = _outputs(L, T, 0, 0)
+    uxi_t, v_t, eps_t, epsb_t = tt(uxi), tt(v), tt(eps), tt(epsb)
+    RC, RG = np.zeros((L, T, T)), np.zeros((L, T, T))
+    hk = torch.zeros((n_keep, T, P), dtype=torch.float64, device=dev)
+    gk = torch.zeros_like(hk)
+    ph = torch.empty((L, T, P), dtype=torch.float64, device=dev)
+    g = torch.empty((L + 1, T, P), dtype=torch.float64, device=dev)
+    hL = torch.empty((T, P), dtype=torch.float64, device=dev)
+    sq, el = 1.0 / math.sqrt(L), eta_c / L
+    phi = (torch.tanh if act == 0 else (torch.relu if act == 1 else (lambda x: x)))
+
+    def dphi(p):
+        return 1.0 - p * p if act == 0 else ((p > 0).to(p.dtype) if act == 1 else torch.ones_like(p))
+
+    for s in range(T):
+        h = uxi_t[s] - tt(eta_c * chi[:s] * gram[:s, s]) @ g[0, :s]
+        if keep[0] >= 0:
+            hk[keep[0], s] = h
+        for layer in range(1, L + 1):
+            c = layer - 1
+            ph[c, s] = phi(h)
+            C[c, :s + 1, s] = host(ph[c, :s + 1] @ ph[c, s] / P)
+            C[c, s, :s] = C[c, :s, s]
+            chol_row(RC[c], C[c], s)
+            h = h + tt(sq * RC[c, s, :s + 1]) @ eps_t[c, :s + 1] - tt(el * chi[:s] * C[c, :s, s]) @ g[layer, :s]
+            if corr and s > 0:
+                D = stein_solve(RG[c], host(epsb_t[c, :s] @ ph[c, s] / P), s)
+                zdot = tt(D) @ g[layer, :s]
+                cf[c, s] = float(zdot @ zdot) / P
+                h = h + sq * zdot
+            if keep[layer] >= 0:
+                hk[keep[layer], s] = h
+        hL[s] = h
+        g[L, s] = v_t - tt(eta_c * chi[:s]) @ hL[:s]
+        f[s] = float(g[L, s] @ h) / P
+        chi[s] = f[s] - y[s]
+        for layer in range(L, 0, -1):
+            c = layer - 1
+            G[c, :s + 1, s] = host(g[layer, :s + 1] @ g[layer, s] / P)
+            G[c, s, :s] = G[c, :s, s]
+            chol_row(RG[c], G[c], s)
+            inc = tt(sq * RG[c, s, :s + 1]) @ epsb_t[c, :s + 1] - tt(el * chi[:s] * G[c, :s, s]) @ ph[c, :s]
+            if corr:
+                D = stein_solve(RC[c], host(eps_t[c, :s + 1] @ g[layer, s] / P), s + 1)
+                zdot = tt(D) @ ph[c, :s + 1]
+                cb[c, s] = float(zdot @ zdot) / P
+                inc = inc + sq * zdot
+            g[c, s] = g[layer, s] + dphi(ph[c, s]) * inc
+        for layer in range(L + 1):
+            if keep[layer] >= 0:
+                gk[keep[layer], s] = g[layer, s]
+    return f, chi, C, G, host(hk), host(gk), cf, cb
+
+
+KERNELS = {"numpy": solve_numpy, "numba": solve_numba, "torch": solve_torch}
+
+
+def _check_common(activation, eta_c):
+    if activation not in ACTIVATIONS:
+        raise ParamError(f"parameter 'activation' = {activation!r} is not allowed; allowed: {', '.join(ACTIVATIONS)}")
+    if not (isinstance(eta_c, (int, float)) and not isinstance(eta_c, bool) and eta_c >= 0):
+        raise ParamError(f"parameter 'eta_c' = {eta_c!r} is not allowed; allowed: a number >= 0")
+
+
+def solve(Xi, y, eta_c: float, noise: Noise, activation: str = "tanh", corrections: bool = True,
+          backend: str = "numba", device: str = "auto", keep=(0,)) -> TrueResult:
+    """Run the true-limit recursion (module docstring; ``corrections=False``: NFD, D5.3) for
+    T = len(Xi) steps of stream SGD (loss ½(f-y)², rate η_c) on the rows of ``Xi`` with
+    targets ``y`` and the randomness ``noise`` (:func:`draw_noise`); keep the particles of the
+    layers ``keep``. A non-finite f is recorded as ``diverged``, never raised."""
+    _check_common(activation, eta_c)
+    if not isinstance(corrections, (bool, np.bool_)):
+        raise ParamError(f"parameter 'corrections' = {corrections!r} is not allowed; allowed: True, False")
+    if backend not in KERNELS:
+        raise ParamError(f"parameter 'backend' = {backend!r} is not allowed; allowed: {', '.join(KERNELS)}")
+    if device not in ("auto", "cpu", "cuda") or (backend != "torch" and device == "cuda"):
+        raise ParamError(f"parameter 'device' = {device!r} is not allowed with backend {backend!r}; "
+                         "allowed: 'auto', 'cpu' ('cuda' with torch)")
+    P, L, T = noise.shape
+    Xi = np.atleast_2d(np.asarray(Xi, dtype=np.float64))
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if Xi.shape != (T, noise.u.shape[1]) or y.shape != (T,):
+        raise ParamError(f"parameter 'Xi' must have shape (T, d) = ({T}, {noise.u.shape[1]}) and 'y' "
+                         f"shape ({T},) to match the noise; got {Xi.shape} and {y.shape}")
+    keep = tuple(int(k) for k in keep)
+    if any(k < 0 or k > L for k in keep) or len(set(keep)) != len(keep):
+        raise ParamError(f"parameter 'keep' = {keep!r} is not allowed; allowed: distinct layers in 0..{L}")
+    require_memory(solver_bytes(P, L, T, len(keep)), f"the true-limit solver with P={P}, L={L}, T={T}")
+    slots = -np.ones(L + 1, dtype=np.int64)
+    for i, k in enumerate(keep):
+        slots[k] = i
+    d = Xi.shape[1]
+    uxi = np.ascontiguousarray((noise.u @ Xi.T).T / math.sqrt(d))
+    args = (uxi, Xi @ Xi.T / d, noise.v, y, float(eta_c), noise.eps, noise.epsb, _ACT[activation], slots,
+            bool(corrections))
+    with np.errstate(all="ignore"):
+        if backend == "torch":
+            out = solve_torch(*args, device=device)
+        else:
+            out = KERNELS[backend](*args)
+    f, chi, C, G, hk, gk, cf, cb = out
+    return TrueResult(f=f, loss=0.5 * chi**2, chi=chi, C=C, G=G, keep=keep, h=hk, g=gk, corr_fwd=cf,
+                      corr_bwd=cb, corrections=bool(corrections), diverged=not bool(np.all(np.isfinite(f))))
+
+
+def linear_exact(Xi, y, eta_c: float, depth: int, corrections: bool = True) -> dict:
+    """The exact infinite-width limit (P = ∞) for φ = id. Every h_ℓ^{(s)}, g_ℓ^{(s)} is then a
+    linear functional of the independent standard Gaussians (u ∈ R^d, v, ε_ℓ^{(k)}, ε̂_ℓ^{(k)}),
+    stored as its coefficient vector: expectations are inner products and the expected
+    derivative E[∂F/∂ε] is F's coefficient, so the Tensor-Program corrections are computed
+    without Monte Carlo (D = R^{-T}·coef, the rule of the module docstring).
+    Returns {f, chi, C, G, h_L, g_0} with h_L, g_0 as coefficient arrays (T×dim)."""
+    _check_common("linear", eta_c)
+    if not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ParamError(f"parameter 'depth' = {depth!r} is not allowed; allowed: integer >= 1")
+    Xi = np.atleast_2d(np.asarray(Xi, dtype=np.float64))
+    y = np.asarray(y, dtype=np.float64).ravel()
+    T, d = Xi.shape
+    L = int(depth)
+    dim = d + 1 + 2 * L * T
+    fw = lambda c: slice(d + 1 + c * T, d + 1 + (c + 1) * T)  # noqa: E731  ε_ℓ, ℓ = c+1
+    bw = lambda c: slice(d + 1 + (L + c) * T, d + 1 + (L + c + 1) * T)  # noqa: E731  ε̂_ℓ
+    x = np.zeros((L, T, dim))      # x_ℓ^{(s)} = h_{ℓ-1}^{(s)}
+    g = np.zeros((L + 1, T, dim))
+    hL = np.zeros((T, dim))
+    C, G = np.zeros((L, T, T)), np.zeros((L, T, T))
+    RC, RG = np.zeros((L, T, T)), np.zeros((L, T, T))
+    f, chi = np.zeros(T), np.zeros(T)
+    gram = Xi @ Xi.T / d
+    sq, el = 1.0 / math.sqrt(L), eta_c / L
+    for s in range(T):
+        h = np.zeros(dim)
+        h[:d] = Xi[s] / math.sqrt(d)
+        for r in range(s):
+            h -= eta_c * chi[r] * gram[r, s] * g[0, r]
+        for c in range(L):
+            x[c, s] = h
+            C[c, :s + 1, s] = C[c, s, :s + 1] = x[c, :s + 1] @ h
+            chol_row(RC[c], C[c], s)
+            z = np.zeros(dim)
+            z[fw(c)][:s + 1] = RC[c, s, :s + 1]
+            h = h + sq * z
+            for r in range(s):
+                h -= el * chi[r] * C[c, r, s] * g[c + 1, r]
+            if corrections and s > 0:
+                D = stein_solve(RG[c], x[c, s][bw(c)], s)
+                h = h + sq * (D @ g[c + 1, :s])
+        hL[s] = h
+        g[L, s, d] = 1.0
+        for r in range(s):
+            g[L, s] -= eta_c * chi[r] * hL[r]
+        f[s] = g[L, s] @ h
+        chi[s] = f[s] - y[s]
+        for c in range(L - 1, -1, -1):
+            G[c, :s + 1, s] = G[c, s, :s + 1] = g[c + 1, :s + 1] @ g[c + 1, s]
+            chol_row(RG[c], G[c], s)
+            inc = np.zeros(dim)
+            inc[bw(c)][:s + 1] = sq * RG[c, s, :s + 1]
+            for r in range(s):
+                inc -= el * chi[r] * G[c, r, s] * x[c, r]
+            if corrections:
+                D = stein_solve(RC[c], g[c + 1, s][fw(c)], s + 1)
+                inc += sq * (D @ x[c, :s + 1])
+            g[c, s] = g[c + 1, s] + inc
+    return {"f": f, "chi": chi, "C": C, "G": G, "h_L": hL, "g_0": g[0]}
