@@ -19,9 +19,14 @@ TINY = dict(profile="smoke", widths=[16, 32], depths=[2, 4, 8, 16, 32], seeds=3,
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    res = experiments.execute(p31.NAME, root=tmp_path_factory.mktemp("p31"), **TINY)
-    return res, p31.P31Params.build(**TINY)
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("p31")
+    return experiments.execute(p31.NAME, root=root, **TINY), p31.P31Params.build(**TINY), root
+
+
+@pytest.fixture
+def tiny(tiny_run):
+    return tiny_run[:2]
 
 
 @pytest.mark.parametrize("bad, word", [({"depths": [4, 4, 8]}, "depths"),
@@ -112,7 +117,18 @@ def test_tanh_is_inconclusive_and_does_not_diverge(tiny):
     assert not p31.divergence(res["data"], "post_act/tanh", "tanh")["diverges"]
 
 
-def test_figure_and_resume(tiny, tmp_path):
+def test_a_rerun_resumes_from_the_stored_points(tiny_run, monkeypatch):
+    res, _, root = tiny_run
+
+    def boom(**kwargs):
+        raise AssertionError("a stored point was recomputed")
+    monkeypatch.setattr(p31, "compute_init", boom)
+    monkeypatch.setattr(p31, "compute_train", boom)
+    again = experiments.execute(p31.NAME, root=root, **TINY)
+    assert again["data"] == res["data"]
+
+
+def test_figure_is_saved(tiny, tmp_path):
     import matplotlib
     matplotlib.use("Agg")
     res, params = tiny

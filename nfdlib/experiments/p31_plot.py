@@ -25,25 +25,40 @@ def _norms(data, key):
     return mean_se(np.sqrt(q), axis=-1)
 
 
-def _curves(ax, runs, what, colour, ls, label):
-    """Mean ± SE over the seeds still running at each evaluation; a diverged run ends at its
-    last finite evaluation, marked ×."""
-    longest = max(runs, key=lambda r: len(r["steps"]))
-    steps = np.asarray(longest["steps"])
+def _cap(runs_by_arch, what) -> float:
+    """10 × the largest loss of the runs that did not diverge: the top of panels (b), (c)."""
+    finite = [v for by_depth in runs_by_arch.values() for runs in by_depth.values()
+              for r in runs if r["diverged_at"] is None for v in r[what]]
+    return 10 * max(finite) if finite else np.inf
+
+
+def _curves(ax, runs, what, colour, ls, label, cap):
+    """Mean ± SE over the seeds still running at each evaluation. A diverged run ends at its
+    last finite evaluation, marked ×; when that value lies above ``cap`` (or the run diverged
+    before its first evaluation) the × sits at the top edge of the panel."""
+    steps = np.asarray(max(runs, key=lambda r: len(r["steps"]))["steps"])
     vals = np.full((len(runs), len(steps)), np.nan)
     for i, r in enumerate(runs):
         vals[i, :len(r[what])] = r[what]
+    vals[vals > cap] = np.nan
     alive = np.sum(np.isfinite(vals), axis=0)
-    mean = np.nanmean(np.where(alive > 0, vals, 0), axis=0)
-    se = np.array([np.nanstd(c, ddof=1) / np.sqrt(k) if k > 1 else 0 for c, k in zip(vals.T, alive)])
     keep = alive > 0
-    ax.plot(steps[keep], mean[keep], ls, color=colour, label=label)
-    ax.fill_between(steps[keep], (mean - se)[keep], (mean + se)[keep], color=colour, alpha=0.2)
+    cols = vals[:, keep]
+    mean = np.array([np.mean(c[np.isfinite(c)]) for c in cols.T])
+    se = np.array([mean_se(c[np.isfinite(c)])[1] for c in cols.T])
+    diverged = sum(r["diverged_at"] is not None for r in runs)
+    ax.plot(steps[keep], mean, ls, color=colour,
+            label=label + (f" ({diverged}/{len(runs)} diverged)" if diverged else ""))
+    ax.fill_between(steps[keep], mean - se, mean + se, color=colour, alpha=0.2)
     for r in runs:
-        if r["diverged_at"] is not None:
-            k = len(r[what])
-            y = r[what][-1] if k else np.nanmax(mean[keep]) if keep.any() else 1.0
-            ax.plot([r["steps"][-1] if k else r["diverged_at"]], [y], "x", color=colour, ms=9, mew=2)
+        if r["diverged_at"] is None:
+            continue
+        if r[what] and r[what][-1] <= cap:
+            ax.plot([r["steps"][len(r[what]) - 1]], [r[what][-1]], "x", color=colour, ms=9, mew=2)
+        else:
+            x = r["steps"][len(r[what]) - 1] if r[what] else r["diverged_at"]
+            ax.plot([x], [0.97], "x", color=colour, ms=9, mew=2,
+                    transform=ax.get_xaxis_transform(), clip_on=False)
 
 
 def plot(data, params, path=None):
@@ -81,10 +96,11 @@ def plot(data, params, path=None):
             cmap = plt.get_cmap("Blues" if arch == "depth_mup" else "Reds")
             for shade, Ld in zip(shades, depths):
                 _curves(ax, data["train"][arch][Ld], what, cmap(shade), ls,
-                        f"{label.split(' ')[0]}, L = {Ld}")
+                        f"{label.split(' ')[0]}, L = {Ld}", _cap(data["train"], what))
         ax.set(yscale="log", xlabel="SGD step", ylabel="cross-entropy",
-               title=f"{title} (η_c = {params.eta_c:g}, width {params.train_width}; × = diverged)")
-        ax.legend(fontsize=7, ncol=2)
+               title=f"{title} (η_c = {params.eta_c:g}, width {params.train_width})")
+    axes[1].legend(fontsize=7, ncol=1, loc="upper right", title="× diverged (at the top: off scale)",
+                   title_fontsize=7)
     fig.tight_layout()
     _save(fig, path, "fig4")
     return fig

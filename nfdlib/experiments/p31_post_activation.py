@@ -45,7 +45,7 @@ class P31Params(Params):
     device: str = spec("auto", choices=DEVICES)
     seed: int = spec(0, min=0)
     widths: list[int] = spec([32, 64, 128], min=2, nonempty=True)
-    depths: list[int] = spec([2, 4, 8, 16, 32, 64, 128, 256], min=1, nonempty=True)
+    depths: list[int] = spec([2, 4, 8, 16, 32, 64, 128, 256, 512], min=1, nonempty=True)
     seeds: int = spec(4, min=2, doc="independent initialisations per (width, depth)")
     n_inputs: int = spec(8, min=1, max=256, doc="digits test images fed at initialisation")
     activation: str = spec("relu", choices=ACTIVATIONS)
@@ -53,9 +53,9 @@ class P31Params(Params):
     classic: bool = spec(True, doc="also run the classic block φ(h + branch)")
     dtype: str = spec("float32", choices=DTYPES)
     train_width: int = spec(64, min=2)
-    train_depths: list[int] = spec([4, 16, 64], min=1, nonempty=True)
+    train_depths: list[int] = spec([4, 16, 64, 256], min=1, nonempty=True)
     train_seeds: int = spec(3, min=1)
-    eta_c: float = spec(0.05, gt=0)
+    eta_c: float = spec(0.5, gt=0, doc="effective learning rate (η = η_c·n)")
     epochs: int = spec(10, min=1)
     batch: int = spec(128, min=1)
     eval_every: int = spec(4, min=1)
@@ -242,6 +242,18 @@ def _supported(fits: dict) -> list[str]:
     return [name for name, f in fits.items() if f is not None and f.get("one_law")]
 
 
+def _rates(fits: dict, a: float) -> dict:
+    """Upper-half slopes of log E[h_L] and log(|h_L|²/n) against √L, and whether their CIs
+    contain a and 2a (the rate e^{a√L} that MATH.md's argument gives when (B.1) is tight)."""
+    out = {}
+    for name, target in (("mean", a), ("sq_norm", 2 * a)):
+        upper = (fits[name]["stretched_exp"] or {}).get("upper")
+        out[name] = None if upper is None else {
+            "slope": upper["slope"], "ci": upper["slope_ci"], "predicted": target,
+            "consistent": upper["slope_ci"][0] <= target <= upper["slope_ci"][1]}
+    return out
+
+
 def training_summary(data: dict) -> dict:
     """Final test loss (mean ± SE over seeds; a diverged run counts as +inf) and the number
     of diverged runs, per design and training depth."""
@@ -273,7 +285,7 @@ def check(data: dict, params: P31Params) -> list:
                 "pre_bounded": pb["ok"], "pre_max_qL_over_q0": pb["max_ratio"],
                 "stretched_slope_mean": mfits["all"]["slope"] if mfits else None,
                 "stretched_slope_mean_ci": mfits["all"]["slope_ci"] if mfits else None,
-                "laws_supported": laws}
+                "laws_supported": laws, "asymptotic_rate": _rates(dv["fits"], bd["a"])}
     expected = ("post-act: E[h_L] ≥ bound from the run's σ's and grows ~ e^{a√L}; "
                 f"pre-act: |h_L|²/n ≤ e^(K²)|h_0|²/n = {pb['bound_ratio']:.3g}·q0 for all L")
     if not bd["positive_dominance"]:
@@ -296,10 +308,14 @@ def check(data: dict, params: P31Params) -> list:
         > pre_t["final_test"] + (pre_t["final_test_se"] or 0))
     fv = ("reproduced" if dv["diverges"] and post_worse else
           "partly reproduced" if dv["diverges"] or post_worse else "not reproduced")
+    fnote = (f"features {'diverge' if dv['diverges'] else 'do not diverge'}; at L = {deepest} "
+             f"post-act {'is' if post_worse else 'is not'} less stable in training "
+             f"({post_t['diverged']}/{post_t['runs']} vs {pre_t['diverged']}/{pre_t['runs']} diverged)")
     recs.append(claims.record("F4", fv, {"features_diverge": dv["diverges"],
                                          "post_less_stable_at_L": {deepest: bool(post_worse)},
                                          "training": tr},
-                              "post-act feature norms diverge with depth; pre-act trains more stably"))
+                              "post-act feature norms diverge with depth; pre-act trains more stably",
+                              note=fnote))
     return recs
 
 
