@@ -21,10 +21,16 @@ infinite-width limit |v|²/n. The diagnostic of Appendix E's argument is the coe
 
     b_ℓ = (h'_{ℓ-1} - h_{ℓ-1}) · w_ℓ / |w_ℓ|²,   w_ℓ = g_{ℓ-1} - g_ℓ = m φ'(h_{ℓ-1}) ⊙ W_ℓᵀ g_ℓ
 
-of the reused-weight direction in the second-pass input of layer ℓ: to first order it is
--η_c χ A_ℓ with A_ℓ = [U trained] + (1/L) Σ_{k<ℓ} C_k (every layer below ℓ, and ΔU, carries
-g_k ∋ w_ℓ), so that W_ℓ meets W_ℓᵀ g_ℓ with an O(1) weight and the coupling it produces in
-h'_ℓ, b_ℓ m² W_ℓ (φ'² ⊙ W_ℓᵀ g_ℓ) ≈ b_ℓ (1/L) E[φ'²] g_ℓ, is O(1/L) per layer.
+of the reused-weight direction in the second-pass input of layer ℓ. To first order in η_c
+it is -η_c χ β_{ℓ-1}, where
+
+    β_0 = [U trained],   β_ℓ = β_{ℓ-1} (1 + κ_ℓ/L) + C_ℓ/L,   κ_ℓ = |φ'(h_{ℓ-1})|²/n
+
+(our derivation: ΔU and the drift of every layer k < ℓ carry g_k ∋ w_ℓ with weight 1, and
+the coupling m² W_k (φ'² ⊙ W_kᵀ g_k) ≈ (κ_k/L) g_k created at each lower layer compounds).
+So W_ℓ meets W_ℓᵀ g_ℓ with an O(1) weight and the coupling it adds to h'_ℓ,
+≈ -η_c χ β_{ℓ-1} (κ_ℓ/L) g_ℓ, is O(1/L) per layer: the order of the drift, not one below.
+Appendix E's count keeps only the adjacent drift, β_{ℓ-1} ≈ C_{ℓ-1}/L (``adjacent``).
 """
 from __future__ import annotations
 
@@ -193,7 +199,12 @@ def _compute(P: GapParams, width: int, depth: int, rep: int) -> dict:
     w = r["gs"][:-1, 0] - r["gs"][1:, 0]                 # w_ℓ = m φ'(h_{ℓ-1}) ⊙ W_ℓᵀ g_ℓ
     ww = np.maximum((w * w).sum(-1), 1e-300)
     C = (r["xs"][:, 0] ** 2).sum(-1) / n                 # C_ℓ(ξ, ξ), ℓ = 1..L
-    A = (1.0 if "U" in groups else 0.0) + np.concatenate([[0.0], np.cumsum(C)[:-1]]) / L
+    dphi2 = (1 - np.tanh(r["hs"][:-1, 0]) ** 2) ** 2 if P.activation == "tanh" else np.ones((L, n))
+    kappa = dphi2.mean(-1)                               # κ_ℓ = |φ'(h_{ℓ-1})|²/n
+    beta = np.empty(L + 1)
+    beta[0] = 1.0 if "U" in groups else 0.0
+    for k in range(L):
+        beta[k + 1] = beta[k] * (1 + kappa[k] / L) + C[k] / L
     phi = np.tanh if P.activation == "tanh" else (lambda z: z)
     h1r, h1d = r["hs1"][-1], dc["hs1"][-1]
     return {
@@ -212,7 +223,7 @@ def _compute(P: GapParams, width: int, depth: int, rep: int) -> dict:
         "pred1_layers": (P.eta_c * per_layer).tolist(),
         "b_r": (_b(rs, w, ww) / (-chi * P.eta_small)).tolist(),
         "b_d": (_b(ds, w, ww) / (-chi * P.eta_small)).tolist(),
-        "A": A.tolist(), "adjacent": (np.concatenate([[0.0], C[:-1]]) / L).tolist(),
+        "beta": beta[:-1].tolist(), "adjacent": (np.concatenate([[0.0], C[:-1]]) / L).tolist(),
     }
 
 
@@ -224,20 +235,20 @@ def _aggregate(width: int, depth: int, recs: list[dict], p: GapParams) -> dict:
         vals = [r[key] for r in ok if r.get(key) is not None]
         m, s = mean_se(vals) if len(vals) else (float("nan"), float("nan"))
         row[f"{key}_mean"], row[f"{key}_se"] = float(m), float(s)
-    for key in ("w1_h", "pred1_layers", "b_r", "b_d", "A", "adjacent"):
+    for key in ("w1_h", "pred1_layers", "b_r", "b_d", "beta", "adjacent"):
         row[key] = np.mean([r[key] for r in ok], axis=0).tolist() if ok else []
     return row
 
 
 def run(p: GapParams, store) -> dict:
-    points = [(f"{p.activation}_{p.train}_n{n}_L{L}_s{s}", {"width": n, "depth": L, "rep": s,
+    points = [(f"v2_{p.activation}_{p.train}_n{n}_L{L}_s{s}", {"width": n, "depth": L, "rep": s,
                                                              "p": p.to_dict()})
               for n in p.widths for L in p.depths for s in range(p.seeds)]
     recs = run_grid(store, points, compute_point, executor=p.executor, desc="one-step gap")
     rows = []
     for n in p.widths:
         for L in p.depths:
-            group = [recs[f"{p.activation}_{p.train}_n{n}_L{L}_s{s}"] for s in range(p.seeds)]
+            group = [recs[f"v2_{p.activation}_{p.train}_n{n}_L{L}_s{s}"] for s in range(p.seeds)]
             rows.append(_aggregate(n, L, group, p))
     return {"rows": rows, "linear_exact": [linear_first_order(L, p.train, p.y) for L in p.depths]
             if p.activation == "linear" else None}
@@ -310,6 +321,27 @@ def c57_verdict(lo: float, hi: float, claimed: float = CLAIMED_EXPONENT) -> str:
     return "inconclusive"
 
 
+def appendix_e_diagnostic(rows: list[dict], n: int, min_depth: int) -> dict:
+    """Two numbers that decide between our account and Appendix E's count at width n: the
+    exponent of the mean per-layer first-order gap |(1/L) C_ℓ (G_ℓ - G̃_ℓ)| in L (-1: per
+    layer as large as the drift; Appendix E: -2), and the slope of the measured b_ℓ (weight
+    of W_ℓᵀg_ℓ in h'_{ℓ-1}, small step) regressed on the predicted β_{ℓ-1} (1 if the
+    compounding account is right; Appendix E's adjacent count predicts b_ℓ ≈ C_{ℓ-1}/L → 0),
+    with the same regression for the decoupled network (0: no reused direction there)."""
+    sub = [r for r in rows if r["width"] == n and r["depth"] >= min_depth]
+    per_layer = [float(np.mean(np.abs(r["pred1_layers"][1:]))) for r in sub]
+    fit = power_law_fit([r["depth"] for r in sub], per_layer)
+    beta = np.concatenate([r["beta"] for r in sub])
+    b = np.concatenate([r["b_r"] for r in sub])
+    bd = np.concatenate([r["b_d"] for r in sub])
+    slope = float(beta @ b / (beta @ beta))
+    resid = b - slope * beta
+    se = float(np.sqrt(resid @ resid / (len(b) - 1) / (beta @ beta)))
+    return {"per_layer_slope": fit.slope, "per_layer_slope_ci": list(fit.slope_ci),
+            "b_on_beta": slope, "b_on_beta_se": se,
+            "b_decoupled_on_beta": float(beta @ bd / (beta @ beta))}
+
+
 def check(data: dict, p: GapParams) -> list[dict]:
     rows = [r for r in data["rows"] if r["seeds"] >= 2]
     records = []
@@ -331,6 +363,7 @@ def check(data: dict, p: GapParams) -> list[dict]:
             if f2 is not None:
                 others[key] = {"slope": f2.slope, "slope_ci": list(f2.slope_ci)}
         last = max((r for r in rows if r["width"] == n), key=lambda r: r["depth"])
+        others["diagnostic"] = appendix_e_diagnostic(rows, n, p.fit_min_depth)
         records.append(claims.record(
             "C5.7", c57_verdict(*fit.slope_ci),
             {"slope": fit.slope, "slope_ci": list(fit.slope_ci)},
@@ -393,7 +426,7 @@ def plot(data: dict, p: GapParams, path=None):
                 t = np.arange(1, r["depth"] + 1) / r["depth"]
                 ax.plot(t, r["b_r"], ".", color=f"C{i}", ms=3, label=f"reused, L={r['depth']}")
                 ax.plot(t, r["b_d"], "x", color=f"C{i}", ms=3, alpha=0.4)
-                ax.plot(t, r["A"], "-", color=f"C{i}", lw=0.8)
+                ax.plot(t, r["beta"], "-", color=f"C{i}", lw=0.8)
                 ax.plot(t, r["adjacent"], ":", color=f"C{i}", lw=0.8)
             ax.set(xlabel="t = ℓ/L", ylabel="b_ℓ / (−η χ)",
                    title="(c) weight of W_ℓᵀg_ℓ in h'_{ℓ−1}")
