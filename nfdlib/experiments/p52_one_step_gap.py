@@ -363,7 +363,8 @@ def check(data: dict, p: GapParams) -> list[dict]:
             if f2 is not None:
                 others[key] = {"slope": f2.slope, "slope_ci": list(f2.slope_ci)}
         last = max((r for r in rows if r["width"] == n), key=lambda r: r["depth"])
-        others["diagnostic"] = appendix_e_diagnostic(rows, n, p.fit_min_depth)
+        if all(r.get("beta") for r in rows):
+            others["diagnostic"] = appendix_e_diagnostic(rows, n, p.fit_min_depth)
         records.append(claims.record(
             "C5.7", c57_verdict(*fit.slope_ci),
             {"slope": fit.slope, "slope_ci": list(fit.slope_ci)},
