@@ -171,8 +171,10 @@ def test_a54_runs_and_its_check_can_fail(tmp_path):
     # η_c = 0: G_ℓ^{(r,s)} = E[v²] for all r, s at t = 1, a rank-one kernel
     assert data["min_G"][1] < 1e-10 and data["min_G"][0] > 1e-4
     rec = a54.check(data, p)
-    assert [r["verdict"] for r in rec] == ["partly reproduced"] * 2
-    assert not a54.resolved(0.1, 0.01, 1.0, 0.5) and a54.resolved(0.1, 0.09, 1.0, 0.5)
+    assert [r["verdict"] for r in rec] == ["partly reproduced"] * 2 and rec[0]["status"][1] == "degenerate"
+    swapped = {k: v[::-1] for k, v in data.items() if isinstance(v, list)}
+    assert a54.check(swapped, p)[0]["verdict"] == "not reproduced"
+    assert a54.status(0.1, 0.01, 1.0, 0.5) == "unresolved" and a54.status(0.1, 0.09, 1.0, 0.5) == "positive"
 
 
 def _t56_data(width_slope, depth_slope):
