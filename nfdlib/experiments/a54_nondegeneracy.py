@@ -17,7 +17,6 @@ particles), ``max_C``, ``max_G`` (max |K|), ``f``, ``loss``, ``diverged``.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np

@@ -24,7 +24,6 @@ bias2_ref, f_mse, w2}}, fits ``fit_width`` {backward}, ``fit_depth_ref`` {backwa
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
