@@ -82,3 +82,17 @@ def test_residual_law_detects_a_wrong_decomposition():
 
     mc = residual_law(x, g, x2, 0.1, rng, draws=2000, split=no_gradient_projection)
     assert abs(mc["corr_b"]) > 4 / np.sqrt(2000)
+
+
+def test_p51_experiment_and_its_check_can_fail():
+    from nfdlib import experiments
+    from nfdlib.experiments import p51_gaussian_one_step as p51
+
+    res = experiments.execute("p51_gaussian_one_step", profile="smoke")
+    (rec,) = res["claims"]
+    assert rec["verdict"] == "reproduced" and rec["measured"]["identity_max_rel_error"] < 1e-10
+    params = p51.P51Params.build(profile="smoke")
+    broken = dict(res["data"], identity_rel_error=[1e-3])
+    assert p51.check(broken, params)[0]["verdict"] == "not reproduced"
+    dependent = dict(res["data"], monte_carlo=dict(res["data"]["monte_carlo"], corr_b=0.5))
+    assert p51.check(dependent, params)[0]["verdict"] == "partly reproduced"

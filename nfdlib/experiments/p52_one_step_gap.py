@@ -45,7 +45,7 @@ from ..executor import check_executor, run_grid
 from ..metrics import linear_fit, mean_se, power_law_fit, wasserstein1
 from ..model import DEVICES, NetworkSpec, init_weights
 from ..network import Network
-from ..params import ParamError, Params, spec
+from ..params import ParamError, Params, require_memory, spec
 from . import Experiment
 
 TRAIN_GROUPS = {"all": ("U", "W", "v"), "hidden": ("W",)}
@@ -82,7 +82,7 @@ class GapParams(Params):
     PROFILE_DEFAULTS = {
         "smoke": {"widths": [64, 128], "depths": [1, 4], "seeds": 2},
         "book": {},
-        "paper": {"widths": [4096], "depths": [1, 2, 4, 8, 16, 32, 64, 128, 256], "seeds": 16},
+        "paper": {"widths": [256, 512, 1024, 2048, 4096], "depths": [4, 16], "seeds": 16},
     }
 
     def check(self) -> None:
@@ -90,12 +90,11 @@ class GapParams(Params):
         if self.eta_small >= self.eta_c:
             raise ParamError(f"parameter 'eta_small' = {self.eta_small} must be smaller than "
                              f"eta_c = {self.eta_c}; allowed: 0 < eta_small < eta_c")
-        # the largest point holds the draws (W, W̃), two networks and their copies
-        big = self.spec(max(self.widths), max(self.depths), "decoupled")
-        from ..params import require_memory
+        # the largest point holds the draws (W, W̃) and one network's copy of them
+        n, L = max(self.widths), max(self.depths)
+        self.spec(n, L, "decoupled")
         item = 4 if self.dtype == "float32" else 8
-        require_memory(8 * max(self.depths) * max(self.widths) ** 2 * (2 + 3 * item / 8),
-                       f"the one-step gap at width {big.width} and depth {big.depth}")
+        require_memory(4 * item * L * n**2, f"the one-step gap at width {n} and depth {L}")
 
     def spec(self, width: int, depth: int, backward: str) -> NetworkSpec:
         return NetworkSpec.build(width=width, depth=depth, activation=self.activation, d=self.d,
