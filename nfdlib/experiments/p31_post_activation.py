@@ -133,6 +133,9 @@ def compute_train(arch: str, act: str, width: int, depth: int, seed: int, data_s
 
 
 def run(p: P31Params, store) -> dict:
+    """The initialisation grid (widths × depths × seeds) and the training runs, each point
+    stored as it finishes; returns per-cell end statistics (m_L, q_L, m_0, m_1, q_0, Σσ_ℓ,
+    max σ_ℓ per seed), the per-layer profiles at the largest width, and the loss curves."""
     X = load("digits", seed=p.seed).X_test[:p.n_inputs]
     widths, depths = sorted(set(p.widths)), sorted(set(p.depths))
     common = dict(X=X, acts=p.activations, classic=p.classic, backend=p.backend,
