@@ -40,8 +40,15 @@ def test_interrupted_sweep_resumes_to_the_uninterrupted_result(tmp_path, monkeyp
     with pytest.raises(KeyboardInterrupt):
         G.run(p, store)
     assert len(list((store.folder / "points").glob("*.json"))) == 3
-    monkeypatch.setattr(G, "train_pair_member", real)
-    resumed = G.run(p, RunStore(G.NAME, p.to_dict(), root=tmp_path / "b"))
+    calls["n"] = 0
+
+    def counts(**kw):
+        calls["n"] += 1
+        return real(**kw)
+
+    monkeypatch.setattr(G, "train_pair_member", counts)
+    resumed = G.run(p, store)  # the same folder: the store's key also hashes nfdlib's code
+    assert calls["n"] == len(G.grid(p)) - 3
     assert resumed == full
 
 
@@ -63,6 +70,7 @@ def test_huge_learning_rate_is_a_recorded_divergence():
     assert rec["final_train_loss"] is None
     rec = G.train_pair_member("mup_resnet", "reused", 32, 8, 0, **_run_kwargs(eta_c=1e6))
     assert rec["reason"] == "loss above 1000" and rec["diverged_at"] >= 1
+    assert rec["final_test_loss"] is None
     assert all(x <= 1e3 for x in rec["train_loss"] + rec["test_loss"])
     p = G.GIAParams.build(**dict(TINY, archs=["mup_resnet"], widths=[32], eta_c=1e6))
     data = G.run(p, None)
@@ -119,7 +127,8 @@ def test_check_reproduces_on_the_papers_signature():
 @pytest.mark.parametrize("gap_of, verdict", [
     (lambda a, L, s: 0.01 * L * _jitter(s), "not reproduced"),           # gaps grow everywhere
     (lambda a, L, s: _jitter(s) / L, "partly reproduced"),                # all shrink alike
-    (lambda a, L, s: 0.1 * _jitter(s) * (1 + 0.3 * ((L + s) % 3)), "inconclusive"),  # flat
+    (lambda a, L, s: 0.1 * _jitter(s), "not reproduced"),                 # flat, narrow CI
+    (lambda a, L, s: 0.1 * [1, 20, 0.05][(L + s) % 3], "inconclusive"),   # too noisy to tell
 ])
 def test_check_fails_on_the_wrong_signature(gap_of, verdict):
     (rec,) = G.check(_synthetic(P_SYN, gap_of), P_SYN)
