@@ -112,21 +112,24 @@ def test_t43_check_fails_on_wrong_rate_or_moments():
 
 
 def _fig1(width_exp, depth_slope, floor=0.01):
-    widths, depths = [32, 64, 128, 256], [4, 16, 64]
-    pts = [{"width": n, "depth": L, "h_w1": floor + 0.5 * n ** -width_exp + depth_slope * math.log(L) + 0.2 / L,
-            "h_se": 5e-4, "g_w1": floor + 0.5 * n ** -width_exp + depth_slope * math.log(L) + 0.2 / L,
+    widths, depths = [4, 16, 64, 256], [4, 16, 64]
+    pts = [{"width": n, "depth": L, "h_w1": floor + 0.5 * n ** -width_exp + depth_slope * math.log(L / 4) + 0.02 / L,
+            "h_se": 5e-4, "g_w1": floor + 0.5 * n ** -width_exp + depth_slope * math.log(L / 4) + 0.02 / L,
             "g_se": 5e-4} for n in widths for L in depths]
-    return {"widths": widths, "depths": depths, "points": pts,
+    pts += [{"width": None, "depth": L, "h_w1": floor + 0.02 / L, "h_se": 5e-4, "g_w1": floor + 0.02 / L,
+             "g_se": 5e-4} for L in depths]
+    return {"widths": widths, "depths": depths, "points": pts, "reps": 4,
             "floor": {"h": floor, "h_se": 1e-4, "g": floor, "g_se": 1e-4}}
 
 
 def test_fig1_check_can_fail():
     assert t43.check_fig1(_fig1(1.0, 0.0))["verdict"] == "reproduced"
-    # W1 grows with depth at fixed width: the limits would not commute
-    grows = t43.check_fig1(_fig1(1.0, 0.05))
+    # W1 grows with depth at every width: the width limit is not uniform in depth
+    grows = t43.check_fig1(_fig1(1.0, 0.01))
     assert grows["verdict"] != "reproduced" and not grows["measured"]["h"]["uniform_in_depth"]
-    # no decrease with width
-    assert t43.check_fig1(_fig1(0.0, 0.05))["verdict"] == "not reproduced"
+    assert grows["measured"]["h"]["grows_with_depth"] == [4, 16, 64, 256]
+    # no decrease with width and growth with depth
+    assert t43.check_fig1(_fig1(0.0, 0.01))["verdict"] == "not reproduced"
 
 
 def test_params_rejected_before_work():
@@ -142,15 +145,20 @@ def test_params_rejected_before_work():
 
 def test_smoke_run_and_resume(tmp_path):
     res = execute("t43_fbsde_init", root=tmp_path, profile="smoke", moment_depths=[4], strong_depths=[4, 8, 16],
-                  widths=[16, 32], depths=[2, 4, 8], fig1_reps=2, activations=["relu"], fig1_activation="relu")
+                  widths=[16, 32], depths=[2, 4, 8], fig1_reps=2, activations=["relu"], fig1_activation="relu", inputs=1)
     data = res["data"]
     assert {"depth", "activation", "E_h2_at_1", "E_g2_at_0"} <= set(data["moments"][0])
     assert {"depth", "h_mse", "g_mse"} <= set(data["strong_error"][0])
     assert [c["id"] for c in res["claims"]] == ["T4.3", "F1"]
     again = execute("t43_fbsde_init", root=tmp_path, profile="smoke", moment_depths=[4], strong_depths=[4, 8, 16],
-                    widths=[16, 32], depths=[2, 4, 8], fig1_reps=2, activations=["relu"], fig1_activation="relu")
+                    widths=[16, 32], depths=[2, 4, 8], fig1_reps=2, activations=["relu"], fig1_activation="relu", inputs=1)
     assert again["data"] == data
     fig = t43.plot(data, path=tmp_path)
     assert (tmp_path / "fig1_init.png").exists() and fig is not None
     t43.plot_rates(data, path=tmp_path)
     assert (tmp_path / "fbsde_rates.pdf").exists()
+
+
+def test_relu_fig1_needs_single_input():
+    with pytest.raises(ParamError, match="inputs"):
+        t43.FBSDEParams.build(profile="smoke", fig1_activation="relu", inputs=8)
