@@ -245,11 +245,13 @@ def run(params: E1Params, store) -> dict:
     lin_on = [tl.linear_exact(X[:2], y[:2], params.eta_c, L, True)["f"][1] for L in params.depths]
     lin_off = [tl.linear_exact(X[:2], y[:2], params.eta_c, L, False)["f"][1] for L in params.depths]
     closed = one_step_closed_form(params.eta_c, -y[0], float(X[0] @ X[1]) / params.d, params.depths)
-    exact_T = [tl.linear_exact(X, y, params.eta_c, L, True)["f"] - tl.linear_exact(X, y, params.eta_c, L, False)["f"]
-               for L in params.depths]
+    ex_on = {L: tl.linear_exact(X, y, params.eta_c, L, True) for L in params.depths}
+    exact_T = [ex_on[L]["f"] - tl.linear_exact(X, y, params.eta_c, L, False)["f"] for L in params.depths]
     linear = {"mc_particles": params.mc_particles, "mc_f_rmse": mcm, "mc_f_se": mcse,
               "one_step_exact": np.array(lin_on) - np.array(lin_off), "one_step_closed": closed,
-              "exact_df": [float(np.max(np.abs(d))) for d in exact_T]}
+              "exact_df": [float(np.max(np.abs(d))) for d in exact_T],
+              "corr_fwd_profile": {str(L): np.sqrt(ex_on[L]["corr_fwd"]) for L in params.depths},
+              "corr_bwd_profile": {str(L): np.sqrt(ex_on[L]["corr_bwd"]) for L in params.depths}}
     dp = run_grid(store, [(f"depth_L{L}_r{r}", {"params": pd, "L": L, "rep": r})
                           for L in params.depths for r in range(params.depth_reps)], depth_point,
                   executor=ex, desc="(d) depth")
@@ -351,32 +353,28 @@ def plot(data: dict, params: E1Params, path=None):
     ax[0].plot(n, e0 * (n / n[0]) ** -0.5, "k--", lw=1, label="$n^{-1/2}$")
     ax[0].set(xscale="log", yscale="log", xlabel="width $n$", ylabel="RMS error of $f_s$",
               title="(b) reused networks vs limits")
+    ax[0].set_xticks(n, [str(int(v)) for v in n], minor=False)
+    ax[0].xaxis.set_minor_formatter(plt.NullFormatter())
     Ls = np.array(dep["depths"], float)
     Lf = np.geomspace(Ls[0], Ls[-1], 200)
-    y = data["y"]
-    gram01 = None
+    one = np.array(lin["one_step_closed"]) / (1 + 1 / Ls) ** (Ls - 1)  # -η_c χ_0 ξ_0·ξ_1/d
     ax[1].plot(Ls, lin["one_step_exact"], "o", label="exact recursion")
     ax[1].plot(Ls, lin["one_step_closed"], "x", ms=9, label="closed form")
-    if len(lin["one_step_closed"]):
-        c = np.array(lin["one_step_closed"]) / (1 + 1 / Ls) ** (Ls - 1)
-        gram01 = c[0]
-        ax[1].plot(Lf, gram01 * (1 + 1 / Lf) ** (Lf - 1), "k-", lw=0.8)
-        ax[1].axhline(gram01 * math.e, color="grey", ls="--", lw=0.8, label="$L\\to\\infty$")
-    ax[1].set(xscale="log", xlabel="depth $L$", ylabel="$f_1^{true}-f_1^{NFD}$", title="(c) linear, one step")
-    for k, lab in (("df", "$\\max_s|\\Delta f_s|$"), ("dK", "rel. $\\Delta(C,G)$"), ("dW", "$W_2(h_L)$")):
+    ax[1].plot(Lf, one[0] * (1 + 1 / Lf) ** (Lf - 1), "k-", lw=0.8)
+    ax[1].axhline(one[0] * math.e, color="grey", ls="--", lw=0.8, label="$L\\to\\infty$")
+    ax[1].set(xscale="log", xlabel="depth $L$", ylabel="$f_1^{true}-f_1^{NFD}$", title="(c) linear, one step, exact")
+    for k, lab in (("df", "$\\max_s|\\Delta f_s|$"), ("dK", "rel. $\\Delta(C,G)$"), ("dW", "$W_2$ of $h_L$ laws")):
         ax[2].errorbar(Ls, dep[k], dep[f"{k}_se"], marker="o", label=lab)
-    ax[2].plot(Ls, lin["exact_df"], "s--", label="linear exact $\\max|\\Delta f|$")
-    ref = dep["df"][-1] * (Ls / Ls[-1]) ** -1.0
-    ax[2].plot(Ls, ref, "k--", lw=1, label="$L^{-1}$ (Cor. 5.7)")
-    ax[2].set(xscale="log", yscale="log", xlabel="depth $L$", title="(d) true limit − NFD")
-    prof = dep["corr_fwd_profile"]
+    i0 = int(np.argmax(Ls >= params.fit_min_depth))
+    ax[2].plot(Ls[i0:], dep["df"][i0] * (Ls[i0:] / Ls[i0]) ** -1.0, "k--", lw=1, label="$L^{-1}$ (Cor. 5.7)")
+    ax[2].set(xscale="log", yscale="log", xlabel="depth $L$", title=f"(d) true limit − NFD ({params.depth_activation})")
+    prof = lin["corr_fwd_profile"]
     for L in dep["depths"]:
         if L >= 4:
-            pr = np.array(prof[str(L)])[:, -1]
-            t = (np.arange(L) + 1) / L
-            ax[3].plot(t, pr * math.sqrt(L), label=f"L={L}")
-    ax[3].set(xlabel="$t=\\ell/L$", ylabel="$\\sqrt{L}\\,\\|\\dot z_\\ell\\|$ (last step)",
-              title="per-layer forward correction ×L")
+            pr = np.array(prof[str(L)])[:, 1]
+            ax[3].plot((np.arange(L) + 1) / L, pr * math.sqrt(L), label=f"L={L}")
+    ax[3].set(xlabel="$t=\\ell/L$", ylabel="$\\sqrt{L}\\,\\|\\dot z_\\ell^{(1)}\\|$",
+              title="(e) linear exact: forward correction ×L")
     for a in ax:
         a.legend(fontsize=7)
     fig.tight_layout()

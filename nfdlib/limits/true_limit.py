@@ -473,7 +473,8 @@ def linear_exact(Xi, y, eta_c: float, depth: int, corrections: bool = True) -> d
     stored as its coefficient vector: expectations are inner products and the expected
     derivative E[∂F/∂ε] is F's coefficient, so the Tensor-Program corrections are computed
     without Monte Carlo (D = R^{-T}·coef, the rule of the module docstring).
-    Returns {f, chi, C, G, h_L, g_0} with h_L, g_0 as coefficient arrays (T×dim)."""
+    Returns {f, chi, C, G, h_L, g_0, corr_fwd, corr_bwd}: h_L, g_0 as coefficient arrays
+    (T×dim), corr_fwd/corr_bwd (L×T) the exact E[ż²], E[ẑ̇²]."""
     _check_common("linear", eta_c)
     if not isinstance(depth, (int, np.integer)) or depth < 1:
         raise ParamError(f"parameter 'depth' = {depth!r} is not allowed; allowed: integer >= 1")
@@ -490,6 +491,7 @@ def linear_exact(Xi, y, eta_c: float, depth: int, corrections: bool = True) -> d
     C, G = np.zeros((L, T, T)), np.zeros((L, T, T))
     RC, RG = np.zeros((L, T, T)), np.zeros((L, T, T))
     f, chi = np.zeros(T), np.zeros(T)
+    cf, cb = np.zeros((L, T)), np.zeros((L, T))
     gram = Xi @ Xi.T / d
     sq, el = 1.0 / math.sqrt(L), eta_c / L
     for s in range(T):
@@ -508,7 +510,9 @@ def linear_exact(Xi, y, eta_c: float, depth: int, corrections: bool = True) -> d
                 h -= el * chi[r] * C[c, r, s] * g[c + 1, r]
             if corrections and s > 0:
                 D = stein_solve(RG[c], x[c, s][bw(c)], s)
-                h = h + sq * (D @ g[c + 1, :s])
+                zdot = D @ g[c + 1, :s]
+                cf[c, s] = zdot @ zdot
+                h = h + sq * zdot
         hL[s] = h
         g[L, s, d] = 1.0
         for r in range(s):
@@ -524,6 +528,8 @@ def linear_exact(Xi, y, eta_c: float, depth: int, corrections: bool = True) -> d
                 inc -= el * chi[r] * G[c, r, s] * x[c, r]
             if corrections:
                 D = stein_solve(RC[c], g[c + 1, s][fw(c)], s + 1)
-                inc += sq * (D @ x[c, :s + 1])
+                zdot = D @ x[c, :s + 1]
+                cb[c, s] = zdot @ zdot
+                inc += sq * zdot
             g[c, s] = g[c + 1, s] + inc
-    return {"f": f, "chi": chi, "C": C, "G": G, "h_L": hL, "g_0": g[0]}
+    return {"f": f, "chi": chi, "C": C, "G": G, "h_L": hL, "g_0": g[0], "corr_fwd": cf, "corr_bwd": cb}
