@@ -260,8 +260,7 @@ def alignment(data: dict, p: GIAParams) -> list[dict]:
                         noise.append(_gap(alt["train_loss"], dcp["train_loss"]))
                 row = {"width": width, "arch": arch, "depth": depth, "gap_train": gtr,
                        "gap_test": gte, "final_test_gap": gfin, "signed_train": sgn,
-                       "noise_train": noise,
-                       "diverged": diverged}
+                       "noise_train": noise, "diverged": diverged}
                 for key in ("gap_train", "gap_test", "final_test_gap", "signed_train", "noise_train"):
                     m, se = mean_se(row[key]) if row[key] else (np.nan, np.nan)
                     row[key + "_mean"], row[key + "_se"] = float(m), float(se)
@@ -323,8 +322,9 @@ def check(data: dict, p: GIAParams) -> list[dict]:
         per_arch_test = {a: classify([r for r in rows if r["width"] == width and r["arch"] == a],
                                      key="gap_test") for a in p.archs}
         trends = {a: c["trend"] for a, c in per_arch.items()}
-        measured = {a: (f"{c['trend']}, s = {c['slope']:.2f} [{c['slope_ci'][0]:.2f}, {c['slope_ci'][1]:.2f}]"
-                        if "slope" in c else c["trend"]) for a, c in per_arch.items()}
+        measured = {a: (f"{c['trend']}, s = {c['slope']:.2f} "
+                        f"[{c['slope_ci'][0]:.2f}, {c['slope_ci'][1]:.2f}]" if "slope" in c
+                        else c["trend"]) for a, c in per_arch.items()}
         records.append(claims.record(
             claim_id, verdict_of(trends), measured,
             "gap ∝ L^s: s < 0 for depth-µP; not shrinking (or unstable) for vanilla and µP ResNet",
