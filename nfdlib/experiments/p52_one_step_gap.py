@@ -376,6 +376,13 @@ def check(data: dict, p: GapParams) -> list[dict]:
     return records
 
 
+def _plain_ticks(ax, values) -> None:
+    from matplotlib.ticker import NullLocator
+
+    ax.set_xticks(values, [str(v) for v in values])
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
 def plot(data: dict, p: GapParams, path=None):
     """Panels present in the data: gap vs width (a + b/√n fits), gap vs depth with L⁻¹ and
     L⁻² guides, and the two diagnostics of Appendix E's argument at the largest width."""
@@ -384,7 +391,7 @@ def plot(data: dict, p: GapParams, path=None):
     rows = data["rows"]
     widths = sorted({r["width"] for r in rows})
     depths = sorted({r["depth"] for r in rows})
-    panels = (["width"] if len(widths) >= 2 else []) + (["depth", "b", "layers"] if len(depths) >= 2 else [])
+    panels = (["width"] if len(widths) >= 2 else []) + (["depth", "b", "layers"] if len(depths) >= 3 else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     title = f"{p.activation}, train={p.train}, η_c={p.eta_c:g}"
     for ax, panel in zip(axes[0], panels):
@@ -403,6 +410,7 @@ def plot(data: dict, p: GapParams, path=None):
             ax.axhline(0, color="k", lw=0.5)
             ax.set(xscale="log", xlabel="width n", ylabel="gap_f = f'_reused − f'_decoupled",
                    title="(a) gap vs width")
+            _plain_ticks(ax, widths)
         elif panel == "depth":
             n = max(widths)
             sub = [r for r in rows if r["width"] == n]
@@ -420,6 +428,7 @@ def plot(data: dict, p: GapParams, path=None):
             ax.plot(L, ref * (L / L[0]) ** -1.0, "k--", lw=0.8, label="∝ L⁻¹")
             ax.plot(L, ref * (L / L[0]) ** -2.0, "k-.", lw=0.8, label="∝ L⁻²")
             ax.set(xscale="log", yscale="log", xlabel="depth L", title=f"(b) gap vs depth, n={n}")
+            _plain_ticks(ax, depths)
         elif panel == "b":
             n = max(widths)
             for i, r in enumerate(r for r in rows if r["width"] == n and r["depth"] >= 4):
@@ -428,8 +437,11 @@ def plot(data: dict, p: GapParams, path=None):
                 ax.plot(t, r["b_d"], "x", color=f"C{i}", ms=3, alpha=0.4)
                 ax.plot(t, r["beta"], "-", color=f"C{i}", lw=0.8)
                 ax.plot(t, r["adjacent"], ":", color=f"C{i}", lw=0.8)
+            ax.plot([], [], "k-", lw=0.8, label="β_(ℓ−1) (our count)")
+            ax.plot([], [], "k:", lw=0.8, label="C_(ℓ−1)/L (App. E's count)")
+            ax.plot([], [], "kx", ms=3, alpha=0.4, label="decoupled network")
             ax.set(xlabel="t = ℓ/L", ylabel="b_ℓ / (−η χ)",
-                   title="(c) weight of W_ℓᵀg_ℓ in h'_{ℓ−1}")
+                   title="(c) weight of W_ℓᵀg_ℓ in h'_(ℓ−1)")
         else:
             n = max(widths)
             for i, r in enumerate(r for r in rows if r["width"] == n and r["depth"] >= 4):
