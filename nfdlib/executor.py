@@ -16,6 +16,7 @@ executor.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import multiprocessing
 import os
 from typing import Any, Callable, Sequence
 
@@ -68,7 +69,9 @@ def run_grid(store: RunStore | None, points: Sequence[tuple[str, dict[str, Any]]
         for name, kwargs in todo:
             finish(name, compute(**kwargs))
     elif executor == "processes":
-        with cf.ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+        # spawn, not fork: numba's and torch's OpenMP runtimes do not survive a fork
+        context = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=context) as pool:
             futures = {pool.submit(compute, **kwargs): name for name, kwargs in todo}
             for fut in cf.as_completed(futures):
                 finish(futures[fut], fut.result())
