@@ -57,6 +57,9 @@ class FBSDEParams(Params):
     floor_reps: int = spec(16, min=2, doc="draws estimating the Monte-Carlo floor of W1")
     inputs: int = spec(32, min=1, doc="orthogonal inputs per network (= d = outputs); 1 unless φ is odd")
     dtype: str = spec("float32", choices=DTYPES, doc="finite networks' float type")
+    network_backend: str = spec("numpy", choices=fbsde.BACKENDS,
+                                doc="backend of Fig. 1's finite networks: many small networks, where "
+                                    "the numpy backend was the fastest on a shared 2-core CPU")
 
     PROFILE_DEFAULTS = {
         "smoke": {"moment_depths": [4, 16], "moment_particles": 1024, "moment_reps": 4,
@@ -72,9 +75,9 @@ class FBSDEParams(Params):
 
     def check(self) -> None:
         check_executor(self.executor)
-        if self.backend != "torch" and self.device == "cuda":
-            raise ParamError(f"parameter 'device' = 'cuda' is not allowed with backend "
-                             f"{self.backend!r}; allowed: 'auto', 'cpu'")
+        if self.device == "cuda" and (self.backend, self.network_backend) != ("torch", "torch"):
+            raise ParamError("parameter 'device' = 'cuda' needs backend = network_backend = 'torch'; "
+                             "allowed otherwise: 'auto', 'cpu'")
         bad = [L for L in self.strong_depths if self.fine_depth % L or L >= self.fine_depth]
         if bad:
             raise ParamError(f"parameter 'strong_depths' = {bad} is not allowed; allowed: proper "
@@ -128,7 +131,8 @@ def _network_samples(width, depth, count, inputs, activation, dtype, backend, de
     return np.concatenate(hL).astype(float), np.concatenate(g0).astype(float)
 
 
-def _fig1_point(width, depth, rep, pool, inputs, activation, dtype, seed, backend, device, ref_h, ref_g):
+def _fig1_point(width, depth, rep, pool, inputs, activation, dtype, seed, backend, network_backend, device,
+                ref_h, ref_g):
     """W1 of ``pool`` pooled coordinates against the limit law; width 0 means n = ∞ (the
     depth-L chain of the particle solver with ``pool`` particles)."""
     rng = np.random.default_rng([seed, 2, width, depth, rep])
@@ -137,7 +141,8 @@ def _fig1_point(width, depth, rep, pool, inputs, activation, dtype, seed, backen
         h, g = hs[-1], gs[0]
     else:
         b = min(inputs, pool // width)
-        h, g = _network_samples(width, depth, pool // (width * b), b, activation, dtype, backend, device, rng)
+        h, g = _network_samples(width, depth, pool // (width * b), b, activation, dtype, network_backend,
+                                device, rng)
     return {"h_w1": wasserstein1(h, ref_h), "g_w1": wasserstein1(g, ref_g)}
 
 
@@ -189,6 +194,7 @@ def run(p: FBSDEParams, store) -> dict:
 
     q1, ref_h, ref_g, floor = _limit_law(p)
     fig_common = dict(pool=p.pool, inputs=p.inputs, activation=p.fig1_activation, dtype=p.dtype,
+                      network_backend=p.network_backend,
                       ref_h=ref_h, ref_g=ref_g, **common)
     grid = [(n, L) for n in [0] + list(p.widths) for L in p.depths]
     pts = [(f"fig1_n{n}_L{L}_r{r}", dict(width=n, depth=L, rep=r, **fig_common))
