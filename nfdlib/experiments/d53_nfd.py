@@ -221,6 +221,8 @@ def plot(data: dict, params: D53Params, path=None):
     ax[2].plot(s, data["f_ref"], marker="o", label="NFD $f_s$")
     ax[2].plot(s, data["y"], "x", label="target $y_s$")
     ax[2].set(xlabel="step $s$", title="(c) NFD trajectory")
+    ax[1].set_xticks(Ls, [f"{t:g}" for t in Ls])
+    ax[1].minorticks_off()
     for a in ax:
         a.legend(fontsize=8)
     fig.tight_layout()

@@ -241,13 +241,15 @@ def plot(data: dict, params: T56Params, path=None):
     fig, ax = plt.subplots(1, 3, figsize=(13.5, 3.8))
     n = np.array(data["widths"], float)
     Ls = np.array(data["depths"], float)
-    for b, mk in zip(BACKWARDS, ("o", "s")):
+    for b, mk, col in zip(BACKWARDS, ("o", "s"), ("C0", "C3")):
         w = data["width"][b]
-        ax[0].errorbar(n, w["f_mse"], w["f_mse_se"], marker=mk, label=f"{b}: $E(f_s-f_s^{{NFD}})^2$")
-        ax[0].plot(n, w["kernel_err"], marker=mk, ls=":", label=f"{b}: kernels (rel.)")
+        ax[0].errorbar(n, w["f_mse"], w["f_mse_se"], marker=mk, color=col, label=f"{b}: $E(f_s-f_s^{{NFD}})^2$")
+        ax[0].plot(n, w["kernel_err"], marker=mk, color=col, ls=":", mfc="none", label=f"{b}: kernels (rel.)")
         dd = data["depth"][b]
-        ax[1].plot(Ls, np.clip(dd["bias2_ref"], 1e-12, None), marker=mk, label=f"{b} vs NFD($L$={data['ref_depth']})")
-        ax[1].plot(Ls, np.clip(dd["bias2_same"], 1e-12, None), marker=mk, ls=":", label=f"{b} vs NFD(same $L$)")
+        ax[1].plot(Ls, np.clip(dd["bias2_ref"], 1e-12, None), marker=mk, color=col,
+                   label=f"{b} vs NFD($L$={data['ref_depth']})")
+        ax[1].plot(Ls, np.clip(dd["bias2_same"], 1e-12, None), marker=mk, color=col, ls=":", mfc="none",
+                   label=f"{b} vs NFD(same $L$)")
     ax[0].plot(n, data["width"]["decoupled"]["f_mse"][0] * n[0] / n, "k--", lw=1, label="$n^{-1}$")
     ax[0].set(xscale="log", yscale="log", xlabel="width $n$", title=f"(a) after training, $L$={data['width_depth']}")
     ax[1].plot(Ls, max(data["depth"]["reused"]["bias2_ref"][0], 1e-12) * Ls[0] / Ls, "k--", lw=1, label="$L^{-1}$")
@@ -258,6 +260,9 @@ def plot(data: dict, params: T56Params, path=None):
         ax[2].plot(s, data["f_nfd"][str(L)], marker=".", label=f"NFD $L$={L}")
     ax[2].plot(s, data["f_nfd"][str(data["ref_depth"])], "k-", lw=2, label=f"NFD $L$={data['ref_depth']}")
     ax[2].set(xlabel="step $s$", ylabel="$f_s$", title="(c) NFD trajectories")
+    for a, ticks in ((ax[0], n), (ax[1], Ls)):
+        a.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        a.minorticks_off()
     for a in ax:
         a.legend(fontsize=7)
     fig.tight_layout()
