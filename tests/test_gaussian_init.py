@@ -11,11 +11,12 @@ from nfdlib.gaussian.init import (coupled_passes, coupled_weights, gia_pair,
 from nfdlib.params import ParamError
 
 
-def draws(n=24, L=5, d=8, seed=0):
+def draws(n=24, L=5, d=8, B=3, seed=0):
     rng = np.random.default_rng(seed)
-    xi = rng.standard_normal(d)
+    X = rng.standard_normal((B, d))
     return (rng.standard_normal((n, d)), rng.standard_normal((L, n, n)), rng.standard_normal(n),
-            xi * math.sqrt(d) / np.linalg.norm(xi), rng.standard_normal((L, n)))
+            X * math.sqrt(d) / np.linalg.norm(X, axis=1, keepdims=True),
+            rng.standard_normal((L, B, n)))
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
@@ -33,11 +34,11 @@ def test_coupled_weights_structure():
     """W̃ x̂ = ζ and W̃(I - P) = W(I - P): the coupling keeps W's orthogonal part."""
     U, W, v, xi, zeta = draws()
     xs = np.tanh(np.random.default_rng(1).standard_normal((W.shape[0], W.shape[1])))
-    Wt = coupled_weights(W, xs, zeta)
+    Wt = coupled_weights(W, xs, zeta[:, 0])
     for layer in range(W.shape[0]):
         e = xs[layer] / np.linalg.norm(xs[layer])
         Pperp = np.eye(len(e)) - np.outer(e, e)
-        assert np.allclose(Wt[layer] @ e, zeta[layer], atol=1e-12)
+        assert np.allclose(Wt[layer] @ e, zeta[layer, 0], atol=1e-12)
         assert np.allclose(Wt[layer] @ Pperp, W[layer] @ Pperp, atol=1e-12)
 
 

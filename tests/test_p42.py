@@ -29,8 +29,9 @@ P = p42.GIAParams.build(profile="smoke")
 
 
 def test_check_reproduces_on_the_predicted_signature():
-    (rec,) = p42.check(synthetic(), P)
-    assert rec["verdict"] == "reproduced"
+    verdicts = [p42.check(synthetic(seed=s), P)[0]["verdict"] for s in range(10)]
+    assert "not reproduced" not in verdicts
+    assert verdicts.count("reproduced") >= 7      # simultaneous 95% CIs: ~1 miss in 20
 
 
 @pytest.mark.parametrize("rate_n, rate_L", [(-0.5, 0.0), (-2.0, 0.0), (-1.0, 0.5), (-1.0, 1.0)])
@@ -61,8 +62,8 @@ def test_smoke_run_json_and_resume(tmp_path, monkeypatch):
 
 def test_gap_shrinks_with_width_on_real_draws():
     """A direct check on real networks: 16× wider, gap at least 4× smaller (rate -1 gives 16×)."""
-    small = [p42.gia_point(32, 8, s, ["tanh"], "numba", "cpu", "float64", 8)["tanh"]["mse"] for s in range(3)]
-    big = [p42.gia_point(512, 8, s, ["tanh"], "numba", "cpu", "float64", 8)["tanh"]["mse"] for s in range(3)]
+    small = [p42.gia_point(32, 8, s, ["tanh"], "numba", "cpu", "float64", 8, 8)["tanh"]["mse"] for s in range(3)]
+    big = [p42.gia_point(512, 8, s, ["tanh"], "numba", "cpu", "float64", 8, 8)["tanh"]["mse"] for s in range(3)]
     assert np.max(np.mean(small, 0)) > 4 * np.max(np.mean(big, 0))
 
 

@@ -2,7 +2,7 @@
 and the coupling that puts the true and the decoupled backward passes on one probability
 space (Prop. 4.2).
 
-Notation (one input, pre-activation depth-µP, Eq. 1): ``x_ℓ = φ(h_{ℓ-1})``,
+Notation (for each input, pre-activation depth-µP, Eq. 1): ``x_ℓ = φ(h_{ℓ-1})``,
 ``x̂_ℓ = x_ℓ/|x_ℓ|``, ``P_ℓ = x̂_ℓ x̂_ℓᵀ`` (``P_ℓ = 0`` if ``x_ℓ = 0``), ``u_ℓ = W_ℓ x_ℓ/√n``.
 
 **Prop. 4.1 (Eqs. 7–8).** Since ``W_ℓ = √n u_ℓ x_ℓᵀ/|x_ℓ|² + W_ℓ(I - P_ℓ)``,
@@ -89,22 +89,24 @@ def dphi_of_phi(a, act: str):
     if act == "tanh":
         return 1 - a * a
     if act == "relu":
-        return (a > 0) * 1.0
+        return a * 0 + (a > 0)
     return a * 0 + 1
 
 
-def _coupled_passes_numpy(U, W, v, xi, zeta, mult, act):
+def _coupled_passes_numpy(U, W, v, X, zeta, mult, act):
     """Reference: forward pass and both backward passes by the numpy reference backend,
-    with the coupled weights built explicitly (Eq. 1, Eq. 3)."""
+    with each input's coupled weights built explicitly (Eq. 1, Eq. 3)."""
     from ..backends import numpy_ref
     from ..model import Scales
     sc = Scales(False, mult, 1.0, 1.0)
-    V, chi = v[:, None], np.ones((1, 1), dtype=v.dtype)
-    hs, xs, us, _ = numpy_ref.forward(U, W, V, xi[None, :], sc, act)
-    Wt = coupled_weights(W, xs[:, 0, :], zeta)
-    gs, _ = numpy_ref.backward(W, V, hs, xs, us, chi, sc, act)
-    gts, _ = numpy_ref.backward(Wt, V, hs, xs, us, chi, sc, act)
-    return hs[:, 0, :], gs[:, 0, :], gts[:, 0, :]
+    V, one = v[:, None], np.ones((1, 1), dtype=v.dtype)
+    hs, xs, us, _ = numpy_ref.forward(U, W, V, X, sc, act)
+    gs, _ = numpy_ref.backward(W, V, hs, xs, us, np.ones((X.shape[0], 1), dtype=v.dtype), sc, act)
+    gts = np.empty_like(gs)
+    for b in range(X.shape[0]):
+        Wt = coupled_weights(W, xs[:, b, :], zeta[:, b, :])
+        gts[:, b:b + 1], _ = numpy_ref.backward(Wt, V, hs[:, b:b + 1], xs[:, b:b + 1], us, one, sc, act)
+    return hs, gs, gts
 
 
 @njit(inline="always")
@@ -126,74 +128,77 @@ def _dphi_of_phi(a, act):
 
 
 @njit(cache=True)
-def _coupled_passes_nb(U, W, v, xi, zeta, mult, act):
-    L, n = W.shape[0], W.shape[1]
+def _coupled_passes_nb(U, W, v, X, zeta, mult, act):
+    L, n, B = W.shape[0], W.shape[1], X.shape[0]
     dt = W.dtype
-    hs = np.empty((L + 1, n), dtype=dt)
-    xs = np.empty((L, n), dtype=dt)
-    np.dot(U, xi, hs[0])
+    hs = np.empty((L + 1, B, n), dtype=dt)
+    xs = np.empty((L, B, n), dtype=dt)
+    np.dot(X, U.T, hs[0])
     hs[0] *= 1.0 / math.sqrt(U.shape[1])
-    tmp = np.empty(n, dtype=dt)
+    tmp = np.empty((B, n), dtype=dt)
     for layer in range(L):                            # Eq. 1
-        for i in range(n):
-            xs[layer, i] = _phi(hs[layer, i], act)
-        np.dot(W[layer], xs[layer], tmp)
-        for i in range(n):
-            hs[layer + 1, i] = hs[layer, i] + mult * tmp[i]
-    gs = np.empty((L + 1, n), dtype=dt)
-    gts = np.empty((L + 1, n), dtype=dt)
-    gs[L] = v
-    gts[L] = v
-    G = np.empty((2, n), dtype=dt)
-    out = np.empty((2, n), dtype=dt)
-    xhat = np.empty(n, dtype=dt)
-    c = np.empty(n, dtype=dt)
+        for b in range(B):
+            for i in range(n):
+                xs[layer, b, i] = _phi(hs[layer, b, i], act)
+        np.dot(xs[layer], W[layer].T, tmp)
+        for b in range(B):
+            for i in range(n):
+                hs[layer + 1, b, i] = hs[layer, b, i] + mult * tmp[b, i]
+    gs = np.empty((L + 1, B, n), dtype=dt)
+    gts = np.empty((L + 1, B, n), dtype=dt)
+    for b in range(B):
+        gs[L, b] = v
+        gts[L, b] = v
+    G = np.empty((2 * B, n), dtype=dt)
+    out = np.empty((2 * B, n), dtype=dt)
+    xhat = np.empty((B, n), dtype=dt)
+    c = np.empty((B, n), dtype=dt)
+    s = np.empty(B)
     for layer in range(L - 1, -1, -1):               # Eq. 3, reused and coupled weights
-        G[0] = gs[layer + 1]
-        G[1] = gts[layer + 1]
-        np.dot(G, W[layer], out)                      # rows: W_ℓᵀ g_ℓ, W_ℓᵀ g̃_ℓ
-        nx = 0.0
-        for i in range(n):
-            nx += float(xs[layer, i]) ** 2
-        nx = math.sqrt(nx)
-        s = 0.0
-        if nx > 0:
+        G[:B] = gs[layer + 1]
+        G[B:] = gts[layer + 1]
+        np.dot(G, W[layer], out)                      # rows: W_ℓᵀ g_ℓ, then W_ℓᵀ g̃_ℓ
+        for b in range(B):
+            nx = 0.0
             for i in range(n):
-                xhat[i] = xs[layer, i] / nx
-            np.dot(W[layer], xhat, c)                 # W_ℓ x̂_ℓ
+                nx += float(xs[layer, b, i]) ** 2
+            nx = math.sqrt(nx)
             for i in range(n):
-                s += (zeta[layer, i] - c[i]) * gts[layer + 1, i]
-        else:
-            xhat[:] = 0.0
-        for i in range(n):
-            dp = mult * _dphi_of_phi(xs[layer, i], act)
-            gs[layer, i] = gs[layer + 1, i] + dp * out[0, i]
-            gts[layer, i] = gts[layer + 1, i] + dp * (out[1, i] + xhat[i] * s)
+                xhat[b, i] = xs[layer, b, i] / nx if nx > 0 else 0.0
+        np.dot(xhat, W[layer].T, c)                   # W_ℓ x̂_ℓ for every input
+        for b in range(B):
+            s[b] = 0.0
+            for i in range(n):
+                s[b] += (zeta[layer, b, i] - c[b, i]) * gts[layer + 1, b, i]
+            for i in range(n):
+                dp = mult * _dphi_of_phi(xs[layer, b, i], act)
+                gs[layer, b, i] = gs[layer + 1, b, i] + dp * out[b, i]
+                gts[layer, b, i] = gts[layer + 1, b, i] + dp * (out[B + b, i] + xhat[b, i] * s[b])
     return hs, gs, gts
 
 
-def _coupled_passes_torch(U, W, v, xi, zeta, mult, act):
+def _coupled_passes_torch(U, W, v, X, zeta, mult, act):
     import torch
     with torch.no_grad():
-        L, n = W.shape[0], W.shape[1]
-        hs = torch.empty((L + 1, n), dtype=W.dtype, device=W.device)
-        xs = torch.empty((L, n), dtype=W.dtype, device=W.device)
-        hs[0] = U @ xi / math.sqrt(U.shape[1])
+        L, n, B = W.shape[0], W.shape[1], X.shape[0]
+        hs = torch.empty((L + 1, B, n), dtype=W.dtype, device=W.device)
+        xs = torch.empty((L, B, n), dtype=W.dtype, device=W.device)
+        hs[0] = X @ U.T / math.sqrt(U.shape[1])
         for layer in range(L):                        # Eq. 1
             xs[layer] = _PHI_TORCH[act](hs[layer])
-            hs[layer + 1] = hs[layer] + mult * (W[layer] @ xs[layer])
+            hs[layer + 1] = hs[layer] + mult * (xs[layer] @ W[layer].T)
         gs = torch.empty_like(hs)
         gts = torch.empty_like(hs)
         gs[L] = v
         gts[L] = v
-        norms = torch.linalg.vector_norm(xs, dim=1, keepdim=True)
+        norms = torch.linalg.vector_norm(xs, dim=2, keepdim=True)
         xhat = torch.where(norms > 0, xs / torch.where(norms > 0, norms, 1), 0)
         for layer in reversed(range(L)):              # Eq. 3, reused and coupled weights
-            out = torch.stack([gs[layer + 1], gts[layer + 1]]) @ W[layer]
-            s = torch.dot(zeta[layer] - W[layer] @ xhat[layer], gts[layer + 1])
+            out = torch.cat([gs[layer + 1], gts[layer + 1]]) @ W[layer]
+            s = ((zeta[layer] - xhat[layer] @ W[layer].T) * gts[layer + 1]).sum(1, keepdim=True)
             dp = mult * dphi_of_phi(xs[layer], act)
-            gs[layer] = gs[layer + 1] + dp * out[0]
-            gts[layer] = gts[layer + 1] + dp * (out[1] + xhat[layer] * s)
+            gs[layer] = gs[layer + 1] + dp * out[:B]
+            gts[layer] = gts[layer + 1] + dp * (out[B:] + xhat[layer] * s)
     return hs, gs, gts
 
 
@@ -204,12 +209,13 @@ def _torch_relu(h):
 _PHI_TORCH = {"tanh": lambda h: h.tanh(), "relu": _torch_relu, "linear": lambda h: h.clone()}
 
 
-def coupled_passes(backend: str, U, W, v, xi, zeta, act: str):
-    """The kernel of Prop. 4.2: forward pass (Eq. 1, depth-µP, one input) and the true and
-    coupled-decoupled backward passes (see the module docstring), one signature on every
-    backend. ``U`` n×d, ``W`` L×n×n, ``v`` n, ``xi`` d, ``zeta`` L×n, in the backend's
-    native arrays of one dtype. Returns native ``(hs, gs, gts)``, each (L+1)×n, with
-    ``hs[ℓ] = h_ℓ``, ``gs[ℓ] = g_ℓ``, ``gts[ℓ] = g̃_ℓ``.
+def coupled_passes(backend: str, U, W, v, X, zeta, act: str):
+    """The kernel of Prop. 4.2: forward pass (Eq. 1, depth-µP) of the inputs ``X`` (B×d)
+    and, for each input, the true and coupled-decoupled backward passes (see the module
+    docstring; input b has its own coupling, from its own ``x̂_ℓ`` and ``ζ_ℓ = zeta[ℓ-1, b]``),
+    one signature on every backend. ``U`` n×d, ``W`` L×n×n, ``v`` n, ``zeta`` L×B×n, in the
+    backend's native arrays of one dtype. Returns native ``(hs, gs, gts)``, each (L+1)×B×n,
+    with ``hs[ℓ] = h_ℓ``, ``gs[ℓ] = g_ℓ``, ``gts[ℓ] = g̃_ℓ``.
     """
     if act not in _ACT:
         raise ParamError(f"parameter 'activation' = {act!r} is not allowed; allowed: {', '.join(_ACT)}")
@@ -217,10 +223,10 @@ def coupled_passes(backend: str, U, W, v, xi, zeta, act: str):
         raise ParamError(f"parameter 'backend' = {backend!r} is not allowed; allowed: numpy, numba, torch")
     mult = 1 / math.sqrt(W.shape[1] * W.shape[0])
     if backend == "numpy":
-        return _coupled_passes_numpy(U, W, v, xi, zeta, mult, act)
+        return _coupled_passes_numpy(U, W, v, X, zeta, mult, act)
     if backend == "numba":
-        return _coupled_passes_nb(U, W, v, xi, zeta, W.dtype.type(mult), _ACT[act])
-    return _coupled_passes_torch(U, W, v, xi, zeta, mult, act)
+        return _coupled_passes_nb(U, W, v, X, zeta, W.dtype.type(mult), _ACT[act])
+    return _coupled_passes_torch(U, W, v, X, zeta, mult, act)
 
 
 def to_backend(x: np.ndarray, backend: str, dtype: str, device: str = "auto"):
@@ -234,11 +240,11 @@ def to_backend(x: np.ndarray, backend: str, dtype: str, device: str = "auto"):
     return x
 
 
-def gia_pair(backend: str, U, W, v, xi, zeta, act: str, device: str = "auto",
+def gia_pair(backend: str, U, W, v, X, zeta, act: str, device: str = "auto",
              dtype: str = "float32"):
     """:func:`coupled_passes` on numpy draws (moved to the backend and ``dtype``); returns
     numpy float64 ``(hs, gs, gts)``."""
-    args = [to_backend(a, backend, dtype, device) for a in (U, W, v, xi, zeta)]
+    args = [to_backend(a, backend, dtype, device) for a in (U, W, v, X, zeta)]
     out = coupled_passes(backend, *args, act)
     if backend == "torch":
         out = [a.cpu().numpy() for a in out]
