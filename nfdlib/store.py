@@ -6,6 +6,7 @@ records and provenance are JSON. Nothing is ever unpickled.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -93,8 +94,10 @@ def provenance(**extra: Any) -> dict[str, Any]:
     return info
 
 
+@functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """A hash of nfdlib's source files: results computed by other code are never resumed."""
+    """A hash of nfdlib's source files (taken once per process): results computed by other
+    code are never resumed."""
     digest = hashlib.sha1()
     for path in sorted(_PACKAGE_DIR.rglob("*.py")):
         digest.update(path.relative_to(_PACKAGE_DIR).as_posix().encode())

@@ -4,13 +4,16 @@ Per layer, the matrix product goes to BLAS (``np.dot`` with an output buffer, th
 route on a CPU), tanh to numpy's SIMD ufunc (numba's scalar ``math.tanh`` is about 80×
 slower per element on this machine: it calls libm once per coordinate), and everything
 else (skip connections, the backward gating with φ' computed from the stored φ, the weight
-updates) to fused parallel numba loops that read and write each array once. The loop over
-layers is plain Python: one iteration costs microseconds against milliseconds of BLAS work.
+updates) to fused numba loops that read and write each array once. These loops are
+memory-bound and small next to the O(B·n²) products, so they run on one thread: threaded
+loops gained nothing measurable and, beside BLAS's own threads, oversubscribed a busy
+machine by an order of magnitude. The loop over layers is plain Python: one iteration costs
+microseconds against milliseconds of BLAS work.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..params import ParamError
 
@@ -33,10 +36,10 @@ def describe_device(device: str = "auto") -> str:
     return "cpu"
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _relu(h, out):
     """out = max(h, 0)."""
-    for r in prange(h.shape[0]):
+    for r in range(h.shape[0]):
         for i in range(h.shape[1]):
             out[r, i] = h[r, i] if h[r, i] > 0 else 0.0
 
@@ -60,26 +63,26 @@ def _dphi_of_phi(a, act):
     return 1.0
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _axpby(a, x, b, y, out):
     """out = a·x + b·y   (skip connection plus branch, Eq. 1 and Eq. 29)."""
-    for r in prange(x.shape[0]):
+    for r in range(x.shape[0]):
         for i in range(x.shape[1]):
             out[r, i] = a * x[r, i] + b * y[r, i]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _gate_pre(g, x, q, resid, mult, act, out):
     """out = resid·g + mult·φ'(h)⊙q with φ'(h) from x = φ(h)   (Eq. 3, pre-activation)."""
-    for r in prange(g.shape[0]):
+    for r in range(g.shape[0]):
         for i in range(g.shape[1]):
             out[r, i] = resid * g[r, i] + mult * _dphi_of_phi(x[r, i], act) * q[r, i]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _gate_post(g, a, outer, act, out):
     """out = outer·φ'(u)⊙g with φ'(u) from a = φ(u)   (post-activation branch gradient)."""
-    for r in prange(g.shape[0]):
+    for r in range(g.shape[0]):
         for i in range(g.shape[1]):
             out[r, i] = outer * _dphi_of_phi(a[r, i], act) * g[r, i]
 

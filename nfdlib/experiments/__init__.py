@@ -48,7 +48,8 @@ def get(name: str) -> Experiment:
 
 def execute(name: str, root=None, **settings: Any) -> dict:
     """Validate ``settings``, run the experiment (resuming stored points), check its claims
-    and store the result; return ``{"experiment", "params", "claims", "data", "provenance"}``."""
+    and store the result; return ``{"experiment", "params", "claims", "data", "provenance",
+    "folder"}`` (``folder``: where the run's points and result are stored)."""
     exp = get(name)
     params = exp.Params.build(**settings)
     store = RunStore(name, params.to_dict(), root=root)
@@ -60,6 +61,7 @@ def execute(name: str, root=None, **settings: Any) -> dict:
         "experiment": name, "params": params.to_dict(), "claims": claims, "data": data,
         "provenance": provenance(backend=getattr(params, "backend", None),
                                  device=getattr(params, "device", None), seconds=seconds),
+        "folder": str(store.folder),
     })
     store.save_result(result)
     claims_mod.write_ledger(result)
