@@ -390,21 +390,6 @@ def plot_rates(data: dict, path=None):
     return fig
 
 
-def result_folder(result: dict):
-    """The folder where :func:`nfdlib.experiments.execute` stored ``result`` (found by its
-    provenance, since the folder's key also hashes the code at run time)."""
-    import json
-    from ..store import results_root
-
-    for path in sorted(results_root().glob(f"{NAME}/*/result.json")):
-        try:
-            if json.loads(path.read_text()).get("provenance") == result["provenance"]:
-                return path.parent
-        except (OSError, ValueError):
-            continue
-    raise FileNotFoundError("no stored folder holds this result")
-
-
 def _save(fig, path, name):
     from pathlib import Path
     Path(path).mkdir(parents=True, exist_ok=True)
