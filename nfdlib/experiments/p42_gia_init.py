@@ -55,6 +55,7 @@ class GIAParams(Params):
     d: int = spec(32, min=1, doc="input dimension")
     inputs: int = spec(8, min=1, doc="inputs per network (each with its own coupling)")
     executor: str = spec("serial")
+    progress: bool = spec(True, doc="show a tqdm progress bar")
 
     PROFILE_DEFAULTS = {
         "smoke": {"widths": [16, 32, 64], "depths": [4, 16], "n_seeds": 2},
@@ -105,7 +106,8 @@ def run(p: GIAParams, store) -> dict:
                                         backend=p.backend, device=p.device, dtype=p.dtype, d=p.d,
                                         inputs=p.inputs))
               for L in sorted(p.depths) for n in sorted(p.widths) for s in seeds]
-    recs = run_grid(store, points, gia_point, executor=p.executor, desc="p42 networks")
+    recs = run_grid(store, points, gia_point, executor=p.executor, progress=p.progress,
+                    desc="p42 networks")
     rows, profiles = [], []
     for act in p.activations:
         for L in sorted(p.depths):
@@ -244,6 +246,9 @@ def plot(data: dict, p: GIAParams, path=None):
         axes[2].plot(prof["t"], prof["n_mse"], color=c, label=f"L={prof['depth']}")
     axes[2].set(xlabel=r"$t=\ell/L$", ylabel=r"$n\cdot E|g_{\ell,i}-\tilde g_{\ell,i}|^2$",
                 title=f"(c) profile in depth, {acts[0]}, n={widths[-1]}")
+    for ax, ticks in ((axes[0], widths), (axes[1], depths)):
+        ax.set_xticks(ticks, [str(t) for t in ticks], minor=False)
+        ax.set_xticks([], minor=True)
     for ax in axes:
         ax.legend(fontsize=6.5, ncol=2)
     fig.tight_layout()
