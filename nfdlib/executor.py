@@ -20,7 +20,7 @@ import multiprocessing
 import os
 from typing import Any, Callable, Sequence
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .params import ParamError
 from .store import RunStore, to_jsonable
