@@ -107,6 +107,12 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def headline(x: Any, limit: int = 120) -> str:
+    """A one-line summary of a measured figure for the dashboard (the chapter has the rest)."""
+    text = _fmt(x).replace("|", "/").replace("\n", " ")
+    return text if len(text) <= limit else text[:limit].rsplit(";", 1)[0] + " …"
+
+
 def table(records: list[dict], link_dir: Path | None = None) -> str:
     """A Markdown table of claim records (statement, verdict, measured, expected, profile,
     date, chapter). With ``link_dir`` (the book folder), chapters that exist there are
@@ -119,9 +125,10 @@ def table(records: list[dict], link_dir: Path | None = None) -> str:
         chapter = c.chapter if c else ""
         exists = link_dir is not None and chapter and (Path(link_dir) / f"{chapter}.ipynb").exists()
         link = f"[{chapter}]({chapter}.ipynb)" if exists else chapter
+        statement = (c.statement if c else "") + (f" ({r['activation']})" if r.get("activation") else "")
         rows.append("| " + " | ".join([
-            r["id"], c.statement if c else "", r["verdict"], _fmt(r["measured"]).replace("|", "/"),
-            _fmt(r["expected"]).replace("|", "/"), r.get("profile", ""), r.get("date", "")[:10], link,
+            r["id"], statement, r["verdict"], headline(r["measured"]),
+            headline(r["expected"]), r.get("profile", ""), r.get("date", "")[:10], link,
         ]) + " |")
     return head + "\n".join(rows)
 
