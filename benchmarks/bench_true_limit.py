@@ -8,7 +8,7 @@ solve and one linear combination of ≤ T stored vectors in each direction: expe
 on/NFD about 1.5–2.
 
 Run: ``python benchmarks/bench_true_limit.py [--quick] [--repeat N] [--backends numba,torch]``.
-Best of ``--repeat`` runs after a warm-up (compile excluded).
+Best of ``--repeat`` interleaved rounds after a warm-up (compile excluded).
 """
 from __future__ import annotations
 
@@ -21,12 +21,15 @@ from nfdlib.limits import nfd
 from nfdlib.limits import true_limit as tl
 
 
-def best_time(fn, repeat: int) -> float:
-    best = np.inf
+def best_times(fns: dict, repeat: int) -> dict:
+    """Best of ``repeat`` rounds per function; the rounds interleave the functions, so a
+    change of machine load affects them alike."""
+    best = {k: np.inf for k in fns}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[k] = min(best[k], time.perf_counter() - t0)
     return best
 
 
@@ -48,7 +51,7 @@ def main() -> None:
                 "NFD solver": lambda nz, be=be, dev=dev: nfd.solve(X, y, 0.5, nz, "tanh", be, dev)}
         for fn in runs.values():
             fn(small)  # compile / warm up
-        t = {k: best_time(lambda fn=fn: fn(noise), args.repeat) for k, fn in runs.items()}
+        t = best_times({k: (lambda fn=fn: fn(noise)) for k, fn in runs.items()}, args.repeat)
         for k, v in t.items():
             print(f"{be:6s} {k:17s} {v:8.3f} s")
         print(f"{be:6s} ratio on/NFD = {t['true limit (on)'] / t['NFD solver']:.2f}, "
