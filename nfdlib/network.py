@@ -14,7 +14,7 @@ receiving the same updates); the reused network's are W_ℓ itself.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

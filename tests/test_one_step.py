@@ -6,7 +6,7 @@ import torch
 
 from nfdlib.gaussian.one_step import (conditional_law, min_norm_part, network_identity,
                                       redraw, residual_law, split_innovation)
-from nfdlib.model import NetworkSpec, init_weights
+from nfdlib.model import NetworkSpec
 from nfdlib.network import Network
 
 

@@ -9,7 +9,6 @@ from nfdlib.__main__ import main
 from nfdlib.experiments import execute
 from nfdlib.experiments import p42_gia_init as p42
 from nfdlib.params import ParamError
-from nfdlib.store import RunStore
 
 WIDTHS = [64, 128, 256, 512, 1024]
 DEPTHS = [4, 16, 64, 256]

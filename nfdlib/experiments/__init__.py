@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .. import claims as claims_mod
-from ..params import Params, ParamError
+from ..params import ParamError, Params  # noqa: F401  (Params: the type of Experiment.Params)
 from ..store import RunStore, provenance, to_jsonable
 
 
@@ -26,6 +26,16 @@ class Experiment:
     run: Callable[[Params, RunStore], dict]
     check: Callable[[dict, Params], list]
     plot: Callable[..., Any] | None = None
+
+
+def save_figure(fig, path, name: str, dpi: int = 120) -> None:
+    """Save ``fig`` as ``<path>/<name>.pdf`` and ``.png`` (nothing when ``path`` is None)."""
+    if path is None:
+        return
+    from pathlib import Path
+    Path(path).mkdir(parents=True, exist_ok=True)
+    for ext in ("pdf", "png"):
+        fig.savefig(Path(path) / f"{name}.{ext}", dpi=dpi)
 
 
 def registry() -> dict[str, Experiment]:

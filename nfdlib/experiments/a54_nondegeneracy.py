@@ -26,7 +26,7 @@ from ..executor import check_executor, run_grid
 from ..limits import nfd
 from ..model import DEVICES
 from ..params import ParamError, Params, require_memory, spec
-from . import Experiment
+from . import Experiment, save_figure
 
 NAME = "a54_nondegeneracy"
 
@@ -165,11 +165,7 @@ def plot(data: dict, params: A54Params, path=None):
                 ax[i, j].set_xlabel("layer-time $t=\\ell/L$")
     ax[0, -1].legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    if path is not None:
-        from pathlib import Path
-        Path(path).mkdir(parents=True, exist_ok=True)
-        for ext in ("pdf", "png"):
-            fig.savefig(Path(path) / f"fig3.{ext}", dpi=120)
+    save_figure(fig, path, "fig3")
     return fig
 
 

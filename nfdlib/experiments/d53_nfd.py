@@ -30,7 +30,7 @@ from ..limits import nfd
 from ..metrics import mean_se, power_law_fit
 from ..model import DEVICES
 from ..params import ParamError, Params, require_memory, spec
-from . import Experiment
+from . import Experiment, save_figure
 
 NAME = "d53_nfd"
 
@@ -226,11 +226,7 @@ def plot(data: dict, params: D53Params, path=None):
     for a in ax:
         a.legend(fontsize=8)
     fig.tight_layout()
-    if path is not None:
-        from pathlib import Path
-        Path(path).mkdir(parents=True, exist_ok=True)
-        for ext in ("pdf", "png"):
-            fig.savefig(Path(path) / f"nfd_solver.{ext}", dpi=120)
+    save_figure(fig, path, "nfd_solver")
     return fig
 
 

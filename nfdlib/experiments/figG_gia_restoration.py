@@ -42,7 +42,7 @@ from ..model import BACKENDS, DEVICES, DTYPES, NetworkSpec, init_weights
 from ..network import Network
 from ..params import ParamError, Params, require_memory, spec
 from ..training import train
-from . import Experiment
+from . import Experiment, save_figure
 
 NAME = "figG_gia_restoration"
 ARCHS = ("vanilla", "mup_resnet", "depth_mup")
@@ -427,11 +427,8 @@ def plot(data: dict, p: GIAParams, path=None):
     figs = {FIGURE_OF_WIDTH.get(w, (None, f"figG_n{w}"))[1]: plot_losses(data, p, w)
             for w in sorted(p.widths)}
     figs["figG_alignment"] = plot_alignment(data, p)
-    if path is not None:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        for name, fig in figs.items():
-            for ext in ("pdf", "png"):
-                fig.savefig(Path(path) / f"{name}.{ext}", dpi=120)
+    for name, fig in figs.items():
+        save_figure(fig, path, name)
     import matplotlib.pyplot as plt
     first = next(iter(figs))
     for name, fig in figs.items():

@@ -2,21 +2,18 @@
 pre- vs post-activation) and the per-layer profiles with the growth-law fit."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
 from ..metrics import mean_se
+from . import save_figure
 
 STYLE = {"depth_mup": ("C0", "-", "pre-activation (Eq. 1)"),
          "post_act": ("C3", "--", "post-activation (Eq. 29)")}
 
 
 def _save(fig, path, name):
-    if path is not None:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        for ext in ("pdf", "png"):
-            fig.savefig(Path(path) / f"{name}.{ext}", bbox_inches="tight", dpi=150)
+    save_figure(fig, path, name, dpi=150)
 
 
 def _norms(data, key):

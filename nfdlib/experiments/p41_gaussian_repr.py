@@ -31,7 +31,7 @@ from ..gaussian.init import dphi_of_phi, redraw_given_forward, representation
 from ..model import ACTIVATIONS, DEVICES, NetworkSpec
 from ..network import Network
 from ..params import Params, require_memory, spec
-from . import Experiment
+from . import Experiment, save_figure
 
 IDENTITY_TOL = 1e-10
 # Alternatives against which each test's power is stated (fixed before any run).
@@ -249,9 +249,7 @@ def plot(data: dict, p: GaussParams, path=None):
                 xlabel="layer $\\ell$", ylabel="units $|g_\\ell|^2/n$")
     axes[2].legend(fontsize=8)
     fig.tight_layout()
-    if path is not None:
-        fig.savefig(f"{path}/p41_gaussian_repr.png", dpi=120)
-        fig.savefig(f"{path}/p41_gaussian_repr.pdf")
+    save_figure(fig, path, "p41_gaussian_repr")
     return fig
 
 

@@ -32,7 +32,7 @@ from ..gaussian.init import gia_pair
 from ..metrics import mean_se, power_law_fit
 from ..model import DEVICES
 from ..params import ParamError, Params, require_memory, spec
-from . import Experiment
+from . import Experiment, save_figure
 
 # Pre-stated acceptance rules (fixed before any run; see check()).
 SLOPE_TARGET = -1.0
@@ -252,9 +252,7 @@ def plot(data: dict, p: GIAParams, path=None):
     for ax in axes:
         ax.legend(fontsize=6.5, ncol=2)
     fig.tight_layout()
-    if path is not None:
-        fig.savefig(f"{path}/p42_gia_init.png", dpi=120)
-        fig.savefig(f"{path}/p42_gia_init.pdf")
+    save_figure(fig, path, "p42_gia_init")
     return fig
 
 

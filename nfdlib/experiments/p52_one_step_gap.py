@@ -46,7 +46,7 @@ from ..metrics import linear_fit, mean_se, power_law_fit, wasserstein1
 from ..model import DEVICES, NetworkSpec, init_weights
 from ..network import Network
 from ..params import ParamError, Params, require_memory, spec
-from . import Experiment
+from . import Experiment, save_figure
 
 TRAIN_GROUPS = {"all": ("U", "W", "v"), "hidden": ("W",)}
 CLAIMED_EXPONENT = -1.0  # C5.7: second moment O(L^-2), so the accumulated gap is O(1/L)
@@ -454,11 +454,8 @@ def plot(data: dict, p: GapParams, path=None):
         ax.legend(fontsize=6)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    if path is not None:
-        from pathlib import Path
-        tag = "width" if panels[0] == "width" else "depth"
-        for ext in ("png", "pdf"):
-            fig.savefig(Path(path) / f"fig_p52_{p.activation}_{p.train}_{tag}.{ext}", dpi=120)
+    tag = "width" if panels[0] == "width" else "depth"
+    save_figure(fig, path, f"fig_p52_{p.activation}_{p.train}_{tag}")
     return fig
 
 

@@ -25,7 +25,7 @@ from ..metrics import mean_se, power_law_fit, wasserstein1
 from ..model import DEVICES, DTYPES, NetworkSpec
 from ..network import Network
 from ..params import ParamError, Params, require_memory, spec
-from . import Experiment
+from . import Experiment, save_figure
 
 NAME = "t43_fbsde_init"
 _ACT_CODE = {"tanh": 0, "relu": 1, "linear": 2}
@@ -253,9 +253,9 @@ def check_t43(data: dict, rate_activation: str = "tanh") -> dict:
     verdict = {3: "reproduced", 2: "partly reproduced"}.get(n_ok, "not reproduced")
     measured = {"moments_max_z": round(mom["max_abs_z"], 2),
                 f"h_order_{rate_activation}": round(rate["h"]["order"], 2),
-                f"h_order_ci": [round(x, 2) for x in rate["h"]["order_ci"]],
+                "h_order_ci": [round(x, 2) for x in rate["h"]["order_ci"]],
                 f"g_order_{rate_activation}": round(rate["g"]["order"], 2),
-                f"g_order_ci": [round(x, 2) for x in rate["g"]["order_ci"]]}
+                "g_order_ci": [round(x, 2) for x in rate["g"]["order_ci"]]}
     others = {a: {k: [round(f[k]["order"], 2)] + [round(x, 2) for x in f[k]["order_ci"]] for k in ("h", "g")}
               for a, f in fits.items() if f is not None and a != rate_activation}
     return claims.record("T4.3", verdict, measured,
@@ -391,10 +391,7 @@ def plot_rates(data: dict, path=None):
 
 
 def _save(fig, path, name):
-    from pathlib import Path
-    Path(path).mkdir(parents=True, exist_ok=True)
-    for ext in ("pdf", "png"):
-        fig.savefig(Path(path) / f"{name}.{ext}", dpi=130 if ext == "png" else None)
+    save_figure(fig, path, name, dpi=130)
 
 
 EXPERIMENT = Experiment(NAME, "T4.3 forward-backward SDE at initialisation; Fig. 1 initialisation panels",

@@ -35,7 +35,7 @@ from ..metrics import mean_se, power_law_fit
 from ..model import DEVICES, NetworkSpec
 from ..network import Network
 from ..params import ParamError, Params, require_memory, spec
-from . import Experiment
+from . import Experiment, save_figure
 
 NAME = "t56_convergence"
 BACKWARDS = ("decoupled", "reused")
@@ -266,11 +266,7 @@ def plot(data: dict, params: T56Params, path=None):
     for a in ax:
         a.legend(fontsize=7)
     fig.tight_layout()
-    if path is not None:
-        from pathlib import Path
-        Path(path).mkdir(parents=True, exist_ok=True)
-        for ext in ("pdf", "png"):
-            fig.savefig(Path(path) / f"fig1_train.{ext}", dpi=120)
+    save_figure(fig, path, "fig1_train")
     return fig
 
 
