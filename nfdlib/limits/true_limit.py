@@ -362,8 +362,10 @@ def solve_torch(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, device="auto
     host = lambda t: t.cpu().numpy()  # noqa: E731
     L, T, P = eps.shape
     n_keep = int((keep >= 0).sum())
-    f, chi, C, G, _, _, cf, cb = _outputs(L, T, 0, 0)
+    f, chi, C, G, _, _, _, _ = _outputs(L, T, 0, 0)
     uxi_t, v_t, eps_t, epsb_t = tt(uxi), tt(v), tt(eps), tt(epsb)
+    cf = torch.zeros((L, T), dtype=torch.float64, device=dev)  # filled on the device: no sync
+    cb = torch.zeros_like(cf)
     RC, RG = np.zeros((L, T, T)), np.zeros((L, T, T))
     hk = torch.zeros((n_keep, T, P), dtype=torch.float64, device=dev)
     gk = torch.zeros_like(hk)
@@ -383,14 +385,17 @@ def solve_torch(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, device="auto
         for layer in range(1, L + 1):
             c = layer - 1
             ph[c, s] = phi(h)
-            C[c, :s + 1, s] = host(ph[c, :s + 1] @ ph[c, s] / P)
+            use = corr and s > 0
+            # kernel row and Stein moments E[φ ε̂] in one transfer to the host
+            rows = host(torch.cat((ph[c, :s + 1], epsb_t[c, :s])) @ ph[c, s] / P) if use else \
+                host(ph[c, :s + 1] @ ph[c, s] / P)
+            C[c, :s + 1, s] = rows[:s + 1]
             C[c, s, :s] = C[c, :s, s]
             chol_row(RC[c], C[c], s)
             h = h + tt(sq * RC[c, s, :s + 1]) @ eps_t[c, :s + 1] - tt(el * chi[:s] * C[c, :s, s]) @ g[layer, :s]
-            if corr and s > 0:
-                D = stein_solve(RG[c], host(epsb_t[c, :s] @ ph[c, s] / P), s)
-                zdot = tt(D) @ g[layer, :s]
-                cf[c, s] = float(zdot @ zdot) / P
+            if use:
+                zdot = tt(stein_solve(RG[c], rows[s + 1:], s)) @ g[layer, :s]
+                cf[c, s] = zdot @ zdot / P
                 h = h + sq * zdot
             if keep[layer] >= 0:
                 hk[keep[layer], s] = h
@@ -400,20 +405,21 @@ def solve_torch(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, device="auto
         chi[s] = f[s] - y[s]
         for layer in range(L, 0, -1):
             c = layer - 1
-            G[c, :s + 1, s] = host(g[layer, :s + 1] @ g[layer, s] / P)
+            rows = host(torch.cat((g[layer, :s + 1], eps_t[c, :s + 1])) @ g[layer, s] / P) if corr else \
+                host(g[layer, :s + 1] @ g[layer, s] / P)
+            G[c, :s + 1, s] = rows[:s + 1]
             G[c, s, :s] = G[c, :s, s]
             chol_row(RG[c], G[c], s)
             inc = tt(sq * RG[c, s, :s + 1]) @ epsb_t[c, :s + 1] - tt(el * chi[:s] * G[c, :s, s]) @ ph[c, :s]
             if corr:
-                D = stein_solve(RC[c], host(eps_t[c, :s + 1] @ g[layer, s] / P), s + 1)
-                zdot = tt(D) @ ph[c, :s + 1]
-                cb[c, s] = float(zdot @ zdot) / P
+                zdot = tt(stein_solve(RC[c], rows[s + 1:], s + 1)) @ ph[c, :s + 1]
+                cb[c, s] = zdot @ zdot / P
                 inc = inc + sq * zdot
             g[c, s] = g[layer, s] + dphi(ph[c, s]) * inc
         for layer in range(L + 1):
             if keep[layer] >= 0:
                 gk[keep[layer], s] = g[layer, s]
-    return f, chi, C, G, host(hk), host(gk), cf, cb
+    return f, chi, C, G, host(hk), host(gk), host(cf), host(cb)
 
 
 KERNELS = {"numpy": solve_numpy, "numba": solve_numba, "torch": solve_torch}
