@@ -113,9 +113,8 @@ def _task(p: E1Params):
 
 
 def _net_backend(p: E1Params) -> tuple[str, str]:
-    """Networks run on torch with the torch solver, else on the numpy backend (float64
-    matrix–vector products with batch 1 are BLAS-bound; the numba network backend is slower here)."""
-    return ("torch", p.device) if p.backend == "torch" else ("numpy", "cpu")
+    """The finite networks run on the solver's backend (and device, for torch)."""
+    return (p.backend, p.device) if p.backend == "torch" else (p.backend, "cpu")
 
 
 def net_point(params: dict, act: str, width: int, rep: int, depth: int | None = None) -> dict:

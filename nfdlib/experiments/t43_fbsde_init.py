@@ -57,9 +57,8 @@ class FBSDEParams(Params):
     floor_reps: int = spec(16, min=2, doc="draws estimating the Monte-Carlo floor of W1")
     inputs: int = spec(32, min=1, doc="orthogonal inputs per network (= d = outputs); 1 unless φ is odd")
     dtype: str = spec("float32", choices=DTYPES, doc="finite networks' float type")
-    network_backend: str = spec("numpy", choices=fbsde.BACKENDS,
-                                doc="backend of Fig. 1's finite networks: many small networks, where "
-                                    "the numpy backend was the fastest on a shared 2-core CPU")
+    network_backend: str = spec("numba", choices=fbsde.BACKENDS,
+                                doc="backend of Fig. 1's finite networks")
 
     PROFILE_DEFAULTS = {
         "smoke": {"moment_depths": [4, 16], "moment_particles": 1024, "moment_reps": 4,
