@@ -8,6 +8,7 @@ results; :func:`table` renders them (the CLI's ``claims`` and the book's dashboa
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 from .store import _PACKAGE_DIR, atomic_write_json, atomic_write_bytes, results_root, to_jsonable
 
 LEDGER_PROFILES = ("book", "paper")
+SETTING_KEYS = ("activation", "train", "arch")  # parameters that tell a chapter's runs apart
 
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive")
 
@@ -50,7 +52,7 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in [
           "λ_min(C), λ_min(G) bounded away from 0", "ch5_nfd"),
     Claim("T5.6", "finite networks converge to NFD",
           "error O(1/L) after n → ∞", "ch5_nfd"),
-    Claim("E.1", "true-backprop limit = NFD + reuse corrections",
+    Claim("E.1", "the reuse corrections of the true-backprop limit to NFD vanish as L → ∞",
           "corrections vanish as L → ∞", "ch5_true_limit"),
     Claim("BK", "backends agree with the numpy reference",
           "agreement to floating-point tolerance", "backends"),
@@ -125,7 +127,8 @@ def table(records: list[dict], link_dir: Path | None = None) -> str:
         chapter = c.chapter if c else ""
         exists = link_dir is not None and chapter and (Path(link_dir) / f"{chapter}.ipynb").exists()
         link = f"[{chapter}]({chapter}.ipynb)" if exists else chapter
-        statement = (c.statement if c else "") + (f" ({r['activation']})" if r.get("activation") else "")
+        setting = f"activation={r['activation']}" if r.get("activation") else r.get("setting", "")
+        statement = (c.statement if c else "") + (f" ({setting})" if setting else "")
         rows.append("| " + " | ".join([
             r["id"], statement, r["verdict"], headline(r["measured"]),
             headline(r["expected"]), r.get("profile", ""), r.get("date", "")[:10], link,
@@ -146,9 +149,14 @@ def write_ledger(result: dict) -> None:
     if profile not in LEDGER_PROFILES or not result.get("claims"):
         return
     folder = ledger_dir()
-    entry = {"experiment": result["experiment"], "profile": profile,
+    params = result["params"]
+    setting = ", ".join(f"{k}={params[k]}" for k in SETTING_KEYS if isinstance(params.get(k), str))
+    entry = {"experiment": result["experiment"], "profile": profile, "setting": setting,
              "date": result.get("provenance", {}).get("date", ""), "claims": result["claims"]}
-    atomic_write_json(folder / f"{result['experiment']}.{profile}.json", entry)
+    # one file per experiment, profile and parameter set: a chapter that runs an experiment
+    # on several grids (e.g. a width grid for P5.2, a depth grid for C5.7) keeps every record
+    key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+    atomic_write_json(folder / f"{result['experiment']}.{profile}.{key}.json", entry)
     atomic_write_bytes(folder / "dashboard.md", dashboard_markdown(collect_ledger(folder), folder).encode())
 
 
@@ -159,7 +167,7 @@ def collect_ledger(folder: Path | None = None) -> list[dict]:
         entry = json.loads(path.read_text())
         for rec in entry["claims"]:
             rows.append(dict(rec, experiment=entry["experiment"], profile=entry["profile"],
-                             date=entry["date"]))
+                             date=entry["date"], setting=entry.get("setting", "")))
     order = list(CLAIMS)
     return sorted(rows, key=lambda r: (order.index(r["id"]) if r["id"] in order else 99, r["profile"]))
 

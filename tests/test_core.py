@@ -156,4 +156,6 @@ def test_ledger_written_for_book_profile_only(tmp_path):
     assert not claims.ledger_dir().exists() or not list(claims.ledger_dir().glob("*.json"))
     claims.write_ledger(dict(result, params={"profile": "book"}))
     assert [r["id"] for r in claims.collect_ledger()] == ["P4.2"]
+    claims.write_ledger(dict(result, params={"profile": "book", "activation": "relu"}))
+    assert len(claims.collect_ledger()) == 2  # another parameter set keeps its own record
     assert "| P4.2 |" in (claims.ledger_dir() / "dashboard.md").read_text()
