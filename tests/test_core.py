@@ -159,3 +159,15 @@ def test_ledger_written_for_book_profile_only(tmp_path):
     claims.write_ledger(dict(result, params={"profile": "book", "activation": "relu"}))
     assert len(claims.collect_ledger()) == 2  # another parameter set keeps its own record
     assert "| P4.2 |" in (claims.ledger_dir() / "dashboard.md").read_text()
+
+
+def test_one_version_everywhere():
+    """nfdlib.__version__, CITATION.cff and the book's footer carry the same version."""
+    import re
+    from pathlib import Path
+
+    import nfdlib
+    root = Path(__file__).resolve().parents[1]
+    cff = re.search(r"^version:\s*(\S+)", (root / "CITATION.cff").read_text(), re.M).group(1)
+    footer = re.search(r"version (\d+\.\d+\.\d+)", (root / "_config.yml").read_text()).group(1)
+    assert cff == footer == nfdlib.__version__
