@@ -96,3 +96,12 @@ def power_law_fit(x, y, y_se=None, level: float = 0.95) -> LinearFit:
     if y_se is not None:
         sigma = np.maximum(np.asarray(y_se, float)[keep] / y[keep], 1e-12)
     return linear_fit(np.log(x[keep]), np.log(y[keep]), sigma=sigma, level=level)
+
+
+def power_law_fit_dict(x, y, y_se=None, level: float = 0.95) -> dict | None:
+    """:func:`power_law_fit` as a JSON-able dict, or None when there are fewer than three
+    usable points (the fit is then reported as missing rather than raising)."""
+    try:
+        return power_law_fit(x, y, y_se, level).as_dict()
+    except ValueError:
+        return None

@@ -27,7 +27,7 @@ import numpy as np
 from .. import claims
 from ..executor import check_executor, run_grid
 from ..limits import nfd
-from ..metrics import mean_se, power_law_fit
+from ..metrics import mean_se, power_law_fit_dict
 from ..model import DEVICES
 from ..params import ParamError, Params, require_memory, spec
 from . import Experiment, save_figure
@@ -159,19 +159,12 @@ def run(params: D53Params, store) -> dict:
     return data
 
 
-def _fit(x, y, se=None):
-    try:
-        return power_law_fit(x, y, se).as_dict()
-    except ValueError:
-        return None
-
-
 def _add_fits(data: dict) -> None:
     mc, st = data["mc"], data["strong"]
-    mc["fit_f"] = _fit(mc["particles"], mc["f_rmse"], mc["f_rmse_se"])
-    mc["fit_kernel"] = _fit(mc["particles"], mc["kernel_rel"], mc["kernel_rel_se"])
+    mc["fit_f"] = power_law_fit_dict(mc["particles"], mc["f_rmse"], mc["f_rmse_se"])
+    mc["fit_kernel"] = power_law_fit_dict(mc["particles"], mc["kernel_rel"], mc["kernel_rel_se"])
     for k in ("h", "g", "f"):
-        st[f"fit_{k}"] = _fit(st["depths"], st[f"{k}_err"])
+        st[f"fit_{k}"] = power_law_fit_dict(st["depths"], st[f"{k}_err"])
 
 
 def check(data: dict, params: D53Params) -> list[dict]:

@@ -34,7 +34,7 @@ from .. import claims
 from ..executor import check_executor, run_grid
 from ..limits import nfd
 from ..limits import true_limit as tl
-from ..metrics import mean_se, power_law_fit, wasserstein2
+from ..metrics import mean_se, power_law_fit_dict, wasserstein2
 from ..model import DEVICES, NetworkSpec
 from ..network import Network
 from ..params import ParamError, Params, require_memory, spec
@@ -210,13 +210,6 @@ def _errors(nets, lim):
     return f, [float(math.sqrt(x / den)) for x in num], [x * x for x in f]
 
 
-def _fit(x, y, se=None):
-    try:
-        return power_law_fit(x, y, se).as_dict()
-    except ValueError:
-        return None
-
-
 def run(params: E1Params, store) -> dict:
     pd, ex = params.to_dict(), params.executor
     X, y = _task(params)
@@ -293,14 +286,14 @@ def _add_fits(data: dict, params: E1Params) -> None:
     for act in WIDTH_ACTS:
         for tag in ("true", "nfd"):
             e = w[f"{act}_{tag}"]
-            e["fit_f"] = _fit(w["widths"], e["f_err"], e["f_se"])
-            e["fit_k"] = _fit(w["widths"], e["k_err"], e["k_se"])
-    lin["fit_mc"] = _fit(lin["mc_particles"], lin["mc_f_rmse"], lin["mc_f_se"])
+            e["fit_f"] = power_law_fit_dict(w["widths"], e["f_err"], e["f_se"])
+            e["fit_k"] = power_law_fit_dict(w["widths"], e["k_err"], e["k_se"])
+    lin["fit_mc"] = power_law_fit_dict(lin["mc_particles"], lin["mc_f_rmse"], lin["mc_f_se"])
     Ls = np.array(dep["depths"])
     sel = Ls >= params.fit_min_depth
     for k in ("df", "dK", "dW"):
-        dep[f"fit_{k}"] = _fit(Ls[sel], np.array(dep[k])[sel], np.array(dep[f"{k}_se"])[sel])
-    dep["fit_linear_df"] = _fit(Ls[sel], np.abs(np.array(lin["one_step_exact"]))[sel])
+        dep[f"fit_{k}"] = power_law_fit_dict(Ls[sel], np.array(dep[k])[sel], np.array(dep[f"{k}_se"])[sel])
+    dep["fit_linear_df"] = power_law_fit_dict(Ls[sel], np.abs(np.array(lin["one_step_exact"]))[sel])
 
 
 def _depth_class(fit) -> str:
@@ -331,7 +324,7 @@ def check(data: dict, params: E1Params) -> list[dict]:
     w, lin, dep = data["width"], data["linear"], data["depth"]
     ok = {"a_nfd_match": data["nfd_match"] < 1e-9}
     for act in WIDTH_ACTS:
-        t, o = w[f"{act}_true"], w[f"{act}_nfd"]
+        t = w[f"{act}_true"]
         ff, fk = t["fit_f"], t["fit_k"]
         ok[f"b_{act}_rate"] = ff is not None and ff["slope_ci"][0] <= -0.5 and ff["slope_ci"][1] < 0
         ok[f"b_{act}_kernels"] = fk is not None and fk["slope_ci"][1] < 0

@@ -31,7 +31,7 @@ import numpy as np
 from .. import claims
 from ..executor import check_executor, run_grid
 from ..limits import nfd
-from ..metrics import mean_se, power_law_fit
+from ..metrics import mean_se, power_law_fit_dict
 from ..model import DEVICES, NetworkSpec
 from ..network import Network
 from ..params import ParamError, Params, require_memory, spec
@@ -193,18 +193,11 @@ def run(params: T56Params, store) -> dict:
     return data
 
 
-def _fit(x, y, se=None):
-    try:
-        return power_law_fit(x, y, se).as_dict()
-    except ValueError:
-        return None
-
-
 def _add_fits(data: dict) -> None:
-    data["fit_width"] = {b: _fit(data["widths"], data["width"][b]["f_mse"], data["width"][b]["f_mse_se"])
+    data["fit_width"] = {b: power_law_fit_dict(data["widths"], data["width"][b]["f_mse"], data["width"][b]["f_mse_se"])
                          for b in data["width"]}
-    data["fit_width_kernel"] = {b: _fit(data["widths"], data["width"][b]["kernel_err"]) for b in data["width"]}
-    data["fit_depth_ref"] = {b: _fit(data["depths"], data["depth"][b]["bias2_ref"]) for b in data["depth"]}
+    data["fit_width_kernel"] = {b: power_law_fit_dict(data["widths"], data["width"][b]["kernel_err"]) for b in data["width"]}
+    data["fit_depth_ref"] = {b: power_law_fit_dict(data["depths"], data["depth"][b]["bias2_ref"]) for b in data["depth"]}
 
 
 def _slope(fit):
