@@ -21,7 +21,8 @@ as L → ∞ the recursion is the Euler–Maruyama scheme of the SDEs of Eqs. 20
 The cost is O(P·L·T²) and the memory O(P·L·T).
 
 Three kernels with one signature ``kernel(uxi, gram, v, y, eta_c, eps, epsb, act, keep)``:
-:func:`solve_numpy` (the readable reference), :func:`solve_numba` (fused parallel loops) and
+:func:`solve_numpy` (the readable reference), :func:`solve_numba` (fused parallel loops on
+contiguous views) and
 :func:`solve_torch` (CUDA when present); :func:`solve` validates, checks memory and dispatches.
 """
 from __future__ import annotations
@@ -205,8 +206,9 @@ def _dphi_from_phi(p, act):
 def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, f, chi, C, G, hk, gk, nchunk):
     """The numba kernel: per layer one fused parallel pass over particle chunks updates the
     particles and accumulates the next kernel row (same recursion as :func:`solve_numpy`).
-    Inside a chunk the loops run over steps r outside and particles inside, so every array
-    is streamed contiguously."""
+    Inside a chunk the loops run over steps r outside and particles inside, on contiguous
+    1-D views of the chunk, so that LLVM vectorises them (indexing the 3-D arrays inside
+    the particle loop instead was 3× slower)."""
     L, T, P = eps.shape
     RC = np.zeros((L, T, T))
     RG = np.zeros((L, T, T))
@@ -226,20 +228,18 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, f, chi, C, G, hk,
         part[:, :] = 0.0
         for ch in prange(nchunk):
             lo, hi = ch * size, min(P, (ch + 1) * size)
-            for p in range(lo, hi):
-                hc[p] = uxi[s, p]
+            n = hi - lo
+            h = hc[lo:hi]
+            h[:] = uxi[s, lo:hi]
             for r in range(s):
-                for p in range(lo, hi):
-                    hc[p] -= a[r] * g[0, r, p]
-            for p in range(lo, hi):
-                ph[0, s, p] = _phi(hc[p], act)
-                if keep[0] >= 0:
-                    hk[keep[0], s, p] = hc[p]
+                _axpy(-a[r], g[0, r, lo:hi], h, n)
+            phs = ph[0, s, lo:hi]
+            for q in range(n):
+                phs[q] = _phi(h[q], act)
+            if keep[0] >= 0:
+                hk[keep[0], s, lo:hi] = h
             for r in range(s + 1):
-                acc = 0.0
-                for p in range(lo, hi):
-                    acc += ph[0, r, p] * ph[0, s, p]
-                part[ch, r] = acc
+                part[ch, r] = _dot(ph[0, r, lo:hi], phs, n)
         for layer in range(1, L + 1):
             c = layer - 1
             for r in range(s + 1):
@@ -252,43 +252,33 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, f, chi, C, G, hk,
                 a[r] = el * chi[r] * C[c, r, s]
             for ch in prange(nchunk):
                 lo, hi = ch * size, min(P, (ch + 1) * size)
+                n = hi - lo
+                h = hc[lo:hi]
                 for r in range(s + 1):
-                    for p in range(lo, hi):
-                        hc[p] += z[r] * eps[c, r, p]
+                    _axpy(z[r], eps[c, r, lo:hi], h, n)
                 for r in range(s):
-                    for p in range(lo, hi):
-                        hc[p] -= a[r] * g[layer, r, p]
+                    _axpy(-a[r], g[layer, r, lo:hi], h, n)
                 if keep[layer] >= 0:
-                    for p in range(lo, hi):
-                        hk[keep[layer], s, p] = hc[p]
+                    hk[keep[layer], s, lo:hi] = h
                 if layer < L:
-                    for p in range(lo, hi):
-                        ph[layer, s, p] = _phi(hc[p], act)
+                    phs = ph[layer, s, lo:hi]
+                    for q in range(n):
+                        phs[q] = _phi(h[q], act)
                     for r in range(s + 1):
-                        acc = 0.0
-                        for p in range(lo, hi):
-                            acc += ph[layer, r, p] * ph[layer, s, p]
-                        part[ch, r] = acc
+                        part[ch, r] = _dot(ph[layer, r, lo:hi], phs, n)
                 else:
-                    for p in range(lo, hi):
-                        hL[s, p] = hc[p]
+                    hL[s, lo:hi] = h
         # v boundary, f_s and the row s of G_L
         for ch in prange(nchunk):
             lo, hi = ch * size, min(P, (ch + 1) * size)
-            for p in range(lo, hi):
-                g[L, s, p] = v[p]
+            n = hi - lo
+            gs = g[L, s, lo:hi]
+            gs[:] = v[lo:hi]
             for r in range(s):
-                for p in range(lo, hi):
-                    g[L, s, p] -= eta_c * chi[r] * hL[r, p]
-            acc = 0.0
-            for p in range(lo, hi):
-                acc += g[L, s, p] * hL[s, p]
-            part[ch, T] = acc
+                _axpy(-eta_c * chi[r], hL[r, lo:hi], gs, n)
+            part[ch, T] = _dot(gs, hL[s, lo:hi], n)
             for r in range(s + 1):
-                acc = 0.0
-                for p in range(lo, hi):
-                    acc += g[L, r, p] * g[L, s, p]
-                part[ch, r] = acc
+                part[ch, r] = _dot(g[L, r, lo:hi], gs, n)
         f[s] = part[:, T].sum() / P
         chi[s] = f[s] - y[s]
         for layer in range(L, 0, -1):
@@ -303,25 +293,37 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, f, chi, C, G, hk,
                 a[r] = el * chi[r] * G[c, r, s]
             for ch in prange(nchunk):
                 lo, hi = ch * size, min(P, (ch + 1) * size)
-                for p in range(lo, hi):
-                    hc[p] = 0.0
+                n = hi - lo
+                inc = hc[lo:hi]
+                inc[:] = 0.0
                 for r in range(s + 1):
-                    for p in range(lo, hi):
-                        hc[p] += z[r] * epsb[c, r, p]
+                    _axpy(z[r], epsb[c, r, lo:hi], inc, n)
                 for r in range(s):
-                    for p in range(lo, hi):
-                        hc[p] -= a[r] * ph[c, r, p]
-                for p in range(lo, hi):
-                    g[c, s, p] = g[layer, s, p] + _dphi_from_phi(ph[c, s, p], act) * hc[p]
+                    _axpy(-a[r], ph[c, r, lo:hi], inc, n)
+                gc, gl, phs = g[c, s, lo:hi], g[layer, s, lo:hi], ph[c, s, lo:hi]
+                for q in range(n):
+                    gc[q] = gl[q] + _dphi_from_phi(phs[q], act) * inc[q]
                 if c > 0:
                     for r in range(s + 1):
-                        acc = 0.0
-                        for p in range(lo, hi):
-                            acc += g[c, r, p] * g[c, s, p]
-                        part[ch, r] = acc
+                        part[ch, r] = _dot(g[c, r, lo:hi], gc, n)
         for layer in range(L + 1):
             if keep[layer] >= 0:
                 gk[keep[layer], s, :] = g[layer, s, :]
+
+
+@njit(inline="always")
+def _axpy(alpha, x, y, n):
+    """y += alpha·x over n contiguous entries."""
+    for q in range(n):
+        y[q] += alpha * x[q]
+
+
+@njit(inline="always")
+def _dot(x, y, n):
+    acc = 0.0
+    for q in range(n):
+        acc += x[q] * y[q]
+    return acc
 
 
 _solve_nb = njit(parallel=True, cache=True, fastmath=True)(_solve_nb_py)
