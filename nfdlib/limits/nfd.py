@@ -22,8 +22,9 @@ The cost is O(P·L·T²) and the memory O(P·L·T).
 
 Three kernels with one signature ``kernel(uxi, gram, v, y, eta_c, eps, epsb, act, keep)``:
 :func:`solve_numpy` (the readable reference), :func:`solve_numba` (fused parallel loops on
-contiguous views) and
-:func:`solve_torch` (CUDA when present); :func:`solve` validates, checks memory and dispatches.
+contiguous views) and :func:`solve_torch` (CUDA when present); the last two are the kernels
+of :mod:`nfdlib.limits.true_limit` with its reuse corrections switched off. :func:`solve`
+validates, checks memory and dispatches.
 """
 from __future__ import annotations
 
@@ -31,8 +32,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import numba
-from numba import njit, prange
+from numba import njit
 
 from ..params import ParamError, require_memory
 
@@ -203,114 +203,6 @@ def _dphi_from_phi(p, act):
     return 1.0
 
 
-def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, f, chi, C, G, hk, gk, nchunk):
-    """The numba kernel: per layer one fused parallel pass over particle chunks updates the
-    particles and accumulates the next kernel row (same recursion as :func:`solve_numpy`).
-    Inside a chunk the loops run over steps r outside and particles inside, on contiguous
-    1-D views of the chunk, so that LLVM vectorises them (indexing the 3-D arrays inside
-    the particle loop instead was 3× slower)."""
-    L, T, P = eps.shape
-    RC = np.zeros((L, T, T))
-    RG = np.zeros((L, T, T))
-    ph = np.empty((L, T, P))
-    g = np.empty((L + 1, T, P))
-    hL = np.empty((T, P))
-    hc = np.empty(P)
-    part = np.zeros((nchunk, T + 1))
-    a = np.zeros(T)
-    z = np.zeros(T)
-    sq, el = 1.0 / math.sqrt(L), eta_c / L
-    size = (P + nchunk - 1) // nchunk
-    for s in range(T):
-        # U boundary, h_0, φ(h_0) and the row s of C_1
-        for r in range(s):
-            a[r] = eta_c * chi[r] * gram[r, s]
-        part[:, :] = 0.0
-        for ch in prange(nchunk):
-            lo, hi = ch * size, min(P, (ch + 1) * size)
-            n = hi - lo
-            h = hc[lo:hi]
-            h[:] = uxi[s, lo:hi]
-            for r in range(s):
-                _axpy(-a[r], g[0, r, lo:hi], h, n)
-            phs = ph[0, s, lo:hi]
-            for q in range(n):
-                phs[q] = _phi(h[q], act)
-            if keep[0] >= 0:
-                hk[keep[0], s, lo:hi] = h
-            for r in range(s + 1):
-                part[ch, r] = _dot(ph[0, r, lo:hi], phs, n)
-        for layer in range(1, L + 1):
-            c = layer - 1
-            for r in range(s + 1):
-                C[c, r, s] = part[:, r].sum() / P
-                C[c, s, r] = C[c, r, s]
-            _chol_row_nb(RC[c], C[c], s)
-            for r in range(s + 1):
-                z[r] = sq * RC[c, s, r]
-            for r in range(s):
-                a[r] = el * chi[r] * C[c, r, s]
-            for ch in prange(nchunk):
-                lo, hi = ch * size, min(P, (ch + 1) * size)
-                n = hi - lo
-                h = hc[lo:hi]
-                for r in range(s + 1):
-                    _axpy(z[r], eps[c, r, lo:hi], h, n)
-                for r in range(s):
-                    _axpy(-a[r], g[layer, r, lo:hi], h, n)
-                if keep[layer] >= 0:
-                    hk[keep[layer], s, lo:hi] = h
-                if layer < L:
-                    phs = ph[layer, s, lo:hi]
-                    for q in range(n):
-                        phs[q] = _phi(h[q], act)
-                    for r in range(s + 1):
-                        part[ch, r] = _dot(ph[layer, r, lo:hi], phs, n)
-                else:
-                    hL[s, lo:hi] = h
-        # v boundary, f_s and the row s of G_L
-        for ch in prange(nchunk):
-            lo, hi = ch * size, min(P, (ch + 1) * size)
-            n = hi - lo
-            gs = g[L, s, lo:hi]
-            gs[:] = v[lo:hi]
-            for r in range(s):
-                _axpy(-eta_c * chi[r], hL[r, lo:hi], gs, n)
-            part[ch, T] = _dot(gs, hL[s, lo:hi], n)
-            for r in range(s + 1):
-                part[ch, r] = _dot(g[L, r, lo:hi], gs, n)
-        f[s] = part[:, T].sum() / P
-        chi[s] = f[s] - y[s]
-        for layer in range(L, 0, -1):
-            c = layer - 1
-            for r in range(s + 1):
-                G[c, r, s] = part[:, r].sum() / P
-                G[c, s, r] = G[c, r, s]
-            _chol_row_nb(RG[c], G[c], s)
-            for r in range(s + 1):
-                z[r] = sq * RG[c, s, r]
-            for r in range(s):
-                a[r] = el * chi[r] * G[c, r, s]
-            for ch in prange(nchunk):
-                lo, hi = ch * size, min(P, (ch + 1) * size)
-                n = hi - lo
-                inc = hc[lo:hi]
-                inc[:] = 0.0
-                for r in range(s + 1):
-                    _axpy(z[r], epsb[c, r, lo:hi], inc, n)
-                for r in range(s):
-                    _axpy(-a[r], ph[c, r, lo:hi], inc, n)
-                gc, gl, phs = g[c, s, lo:hi], g[layer, s, lo:hi], ph[c, s, lo:hi]
-                for q in range(n):
-                    gc[q] = gl[q] + _dphi_from_phi(phs[q], act) * inc[q]
-                if c > 0:
-                    for r in range(s + 1):
-                        part[ch, r] = _dot(g[c, r, lo:hi], gc, n)
-        for layer in range(L + 1):
-            if keep[layer] >= 0:
-                gk[keep[layer], s, :] = g[layer, s, :]
-
-
 @njit(inline="always")
 def _axpy(alpha, x, y, n):
     """y += alpha·x over n contiguous entries."""
@@ -326,82 +218,19 @@ def _dot(x, y, n):
     return acc
 
 
-_solve_nb = njit(parallel=True, cache=True, fastmath=True)(_solve_nb_py)
-PARALLEL_MIN_P = 1 << 15  # below this the per-layer thread barriers cost more than they save
-
-
 def solve_numba(uxi, gram, v, y, eta_c, eps, epsb, act, keep):
-    """Numba kernel, same signature and result as :func:`solve_numpy`."""
-    L, T, P = eps.shape
-    n_keep = int((keep >= 0).sum())
-    f, chi, C, G, hk, gk = _outputs(L, T, P, n_keep)
-    nchunk = max(1, min(64, P // 1024)) if P >= PARALLEL_MIN_P else 1
-    threads = numba.get_num_threads()
-    numba.set_num_threads(threads if P >= PARALLEL_MIN_P else 1)
-    try:
-        _solve_nb(np.ascontiguousarray(uxi, dtype=np.float64), np.ascontiguousarray(gram, dtype=np.float64),
-                  np.ascontiguousarray(v, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64),
-                  float(eta_c), np.ascontiguousarray(eps, dtype=np.float64),
-                  np.ascontiguousarray(epsb, dtype=np.float64), int(act), np.asarray(keep, dtype=np.int64),
-                  f, chi, C, G, hk, gk, nchunk)
-    finally:
-        numba.set_num_threads(threads)
-    return f, chi, C, G, hk, gk
+    """Numba kernel, same signature and result as :func:`solve_numpy`: the kernel of
+    :mod:`nfdlib.limits.true_limit` with the reuse corrections switched off (one code path
+    for NFD and the true limit)."""
+    from . import true_limit
+    return true_limit.solve_numba(uxi, gram, v, y, eta_c, eps, epsb, act, keep, False)[:6]
 
 
 def solve_torch(uxi, gram, v, y, eta_c, eps, epsb, act, keep, device="auto"):
     """Torch kernel (float64, on CUDA when present), same signature and result as
-    :func:`solve_numpy`; the small Cholesky rows are computed on the host."""
-    import torch
-
-    from ..backends.torch_backend import resolve_device
-    dev = resolve_device(device)
-    tt = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), device=dev)  # noqa: E731
-    L, T, P = eps.shape
-    n_keep = int((keep >= 0).sum())
-    uxi_t, v_t, eps_t, epsb_t = tt(uxi), tt(v), tt(eps), tt(epsb)
-    f, chi = np.zeros(T), np.zeros(T)
-    C, G = np.zeros((L, T, T)), np.zeros((L, T, T))
-    RC, RG = np.zeros((L, T, T)), np.zeros((L, T, T))
-    hk = torch.zeros((n_keep, T, P), dtype=torch.float64, device=dev)
-    gk = torch.zeros_like(hk)
-    ph = torch.empty((L, T, P), dtype=torch.float64, device=dev)
-    g = torch.empty((L + 1, T, P), dtype=torch.float64, device=dev)
-    hL = torch.empty((T, P), dtype=torch.float64, device=dev)
-    sq, el = 1.0 / math.sqrt(L), eta_c / L
-    phi = (torch.tanh if act == 0 else (torch.relu if act == 1 else (lambda x: x)))
-
-    def dphi(p):
-        return 1.0 - p * p if act == 0 else ((p > 0).to(p.dtype) if act == 1 else torch.ones_like(p))
-
-    for s in range(T):
-        h = uxi_t[s] - tt(eta_c * chi[:s] * gram[:s, s]) @ g[0, :s]
-        if keep[0] >= 0:
-            hk[keep[0], s] = h
-        for layer in range(1, L + 1):
-            c = layer - 1
-            ph[c, s] = phi(h)
-            C[c, :s + 1, s] = (ph[c, :s + 1] @ ph[c, s] / P).cpu().numpy()
-            C[c, s, :s] = C[c, :s, s]
-            chol_row(RC[c], C[c], s)
-            h = h + tt(sq * RC[c, s, :s + 1]) @ eps_t[c, :s + 1] - tt(el * chi[:s] * C[c, :s, s]) @ g[layer, :s]
-            if keep[layer] >= 0:
-                hk[keep[layer], s] = h
-        hL[s] = h
-        g[L, s] = v_t - tt(eta_c * chi[:s]) @ hL[:s]
-        f[s] = float(g[L, s] @ h) / P
-        chi[s] = f[s] - y[s]
-        for layer in range(L, 0, -1):
-            c = layer - 1
-            G[c, :s + 1, s] = (g[layer, :s + 1] @ g[layer, s] / P).cpu().numpy()
-            G[c, s, :s] = G[c, :s, s]
-            chol_row(RG[c], G[c], s)
-            inc = tt(sq * RG[c, s, :s + 1]) @ epsb_t[c, :s + 1] - tt(el * chi[:s] * G[c, :s, s]) @ ph[c, :s]
-            g[c, s] = g[layer, s] + dphi(ph[c, s]) * inc
-        for layer in range(L + 1):
-            if keep[layer] >= 0:
-                gk[keep[layer], s] = g[layer, s]
-    return f, chi, C, G, hk.cpu().numpy(), gk.cpu().numpy()
+    :func:`solve_numpy`: :mod:`nfdlib.limits.true_limit`'s with the corrections off."""
+    from . import true_limit
+    return true_limit.solve_torch(uxi, gram, v, y, eta_c, eps, epsb, act, keep, False, device)[:6]
 
 
 KERNELS = {"numpy": solve_numpy, "numba": solve_numba, "torch": solve_torch}

@@ -45,8 +45,9 @@ import numpy as np
 from numba import njit, prange
 
 from ..params import ParamError, require_memory
-from .nfd import (_ACT, ACTIVATIONS, Noise, _chol_row_nb, _dphi_from_phi, _dphi_from_phi_np,
-                  _phi, _phi_np, chol_row, coarsen, draw_noise, noise_bytes, synthetic_task)
+from .nfd import (_ACT, ACTIVATIONS, Noise, _axpy, _chol_row_nb, _dot, _dphi_from_phi,
+                  _dphi_from_phi_np, _phi, _phi_np, chol_row, coarsen, draw_noise, noise_bytes,
+                  synthetic_task)
 
 __all__ = ["ACTIVATIONS", "BACKENDS", "Noise", "TrueResult", "coarsen", "draw_noise", "linear_exact",
            "noise_bytes", "solve", "solver_bytes", "stein_solve", "synthetic_task"]
@@ -154,7 +155,8 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
     """Numba kernel: per layer one parallel pass over particle chunks updates the particles and
     accumulates the next layer's kernel row and Stein moments (the recursion of
     :func:`solve_numpy`). ``part[ch]`` holds a chunk's partial sums: [0, T) kernel row,
-    [T, 2T) Stein moments E[F ε], 2T the correction's square, 2T+1 f."""
+    [T, 2T) Stein moments E[F ε], 2T the correction's square, 2T+1 f. Inside a chunk the
+    loops run over contiguous 1-D views, so that they vectorise."""
     L, T, P = eps.shape
     RC = np.zeros((L, T, T))
     RG = np.zeros((L, T, T))
@@ -162,6 +164,7 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
     g = np.empty((L + 1, T, P))
     hL = np.empty((T, P))
     hc = np.empty(P)
+    tmp = np.empty(P)
     part = np.zeros((nchunk, 2 * T + 2))
     a = np.zeros(T)
     z = np.zeros(T)
@@ -175,26 +178,21 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
         part[:, :] = 0.0
         for ch in prange(nchunk):
             lo, hi = ch * size, min(P, (ch + 1) * size)
-            for p in range(lo, hi):
-                hc[p] = uxi[s, p]
+            n = hi - lo
+            h = hc[lo:hi]
+            h[:] = uxi[s, lo:hi]
             for r in range(s):
-                for p in range(lo, hi):
-                    hc[p] -= a[r] * g[0, r, p]
-            for p in range(lo, hi):
-                ph[0, s, p] = _phi(hc[p], act)
-                if keep[0] >= 0:
-                    hk[keep[0], s, p] = hc[p]
+                _axpy(-a[r], g[0, r, lo:hi], h, n)
+            phs = ph[0, s, lo:hi]
+            for q in range(n):
+                phs[q] = _phi(h[q], act)
+            if keep[0] >= 0:
+                hk[keep[0], s, lo:hi] = h
             for r in range(s + 1):
-                acc = 0.0
-                for p in range(lo, hi):
-                    acc += ph[0, r, p] * ph[0, s, p]
-                part[ch, r] = acc
+                part[ch, r] = _dot(ph[0, r, lo:hi], phs, n)
             if corr:
                 for k in range(s):
-                    acc = 0.0
-                    for p in range(lo, hi):
-                        acc += ph[0, s, p] * epsb[0, k, p]
-                    part[ch, T + k] = acc
+                    part[ch, T + k] = _dot(phs, epsb[0, k, lo:hi], n)
         for layer in range(1, L + 1):
             c = layer - 1
             for r in range(s + 1):
@@ -213,66 +211,48 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
             part[:, :] = 0.0
             for ch in prange(nchunk):
                 lo, hi = ch * size, min(P, (ch + 1) * size)
+                n = hi - lo
+                h = hc[lo:hi]
                 for r in range(s + 1):
-                    for p in range(lo, hi):
-                        hc[p] += z[r] * eps[c, r, p]
+                    _axpy(z[r], eps[c, r, lo:hi], h, n)
                 for r in range(s):
-                    for p in range(lo, hi):
-                        hc[p] -= a[r] * g[layer, r, p]
+                    _axpy(-a[r], g[layer, r, lo:hi], h, n)
                 if use:
-                    acc = 0.0
-                    for p in range(lo, hi):
-                        zd = 0.0
-                        for r in range(s):
-                            zd += D[r] * g[layer, r, p]
-                        hc[p] += sq * zd
-                        acc += zd * zd
-                    part[ch, 2 * T] = acc
+                    zd = tmp[lo:hi]
+                    zd[:] = 0.0
+                    for r in range(s):
+                        _axpy(D[r], g[layer, r, lo:hi], zd, n)
+                    _axpy(sq, zd, h, n)
+                    part[ch, 2 * T] = _dot(zd, zd, n)
                 if keep[layer] >= 0:
-                    for p in range(lo, hi):
-                        hk[keep[layer], s, p] = hc[p]
+                    hk[keep[layer], s, lo:hi] = h
                 if layer < L:
-                    for p in range(lo, hi):
-                        ph[layer, s, p] = _phi(hc[p], act)
+                    phs = ph[layer, s, lo:hi]
+                    for q in range(n):
+                        phs[q] = _phi(h[q], act)
                     for r in range(s + 1):
-                        acc = 0.0
-                        for p in range(lo, hi):
-                            acc += ph[layer, r, p] * ph[layer, s, p]
-                        part[ch, r] = acc
+                        part[ch, r] = _dot(ph[layer, r, lo:hi], phs, n)
                     if corr:
                         for k in range(s):
-                            acc = 0.0
-                            for p in range(lo, hi):
-                                acc += ph[layer, s, p] * epsb[layer, k, p]
-                            part[ch, T + k] = acc
+                            part[ch, T + k] = _dot(phs, epsb[layer, k, lo:hi], n)
                 else:
-                    for p in range(lo, hi):
-                        hL[s, p] = hc[p]
+                    hL[s, lo:hi] = h
             if use:
                 cf[c, s] = part[:, 2 * T].sum() / P
         part[:, :] = 0.0
         for ch in prange(nchunk):
             lo, hi = ch * size, min(P, (ch + 1) * size)
-            for p in range(lo, hi):
-                g[L, s, p] = v[p]
+            n = hi - lo
+            gs = g[L, s, lo:hi]
+            gs[:] = v[lo:hi]
             for r in range(s):
-                for p in range(lo, hi):
-                    g[L, s, p] -= eta_c * chi[r] * hL[r, p]
-            acc = 0.0
-            for p in range(lo, hi):
-                acc += g[L, s, p] * hL[s, p]
-            part[ch, 2 * T + 1] = acc
+                _axpy(-eta_c * chi[r], hL[r, lo:hi], gs, n)
+            part[ch, 2 * T + 1] = _dot(gs, hL[s, lo:hi], n)
             for r in range(s + 1):
-                acc = 0.0
-                for p in range(lo, hi):
-                    acc += g[L, r, p] * g[L, s, p]
-                part[ch, r] = acc
+                part[ch, r] = _dot(g[L, r, lo:hi], gs, n)
             if corr:
                 for k in range(s + 1):
-                    acc = 0.0
-                    for p in range(lo, hi):
-                        acc += g[L, s, p] * eps[L - 1, k, p]
-                    part[ch, T + k] = acc
+                    part[ch, T + k] = _dot(gs, eps[L - 1, k, lo:hi], n)
         f[s] = part[:, 2 * T + 1].sum() / P
         chi[s] = f[s] - y[s]
         for layer in range(L, 0, -1):
@@ -292,37 +272,29 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
             part[:, :] = 0.0
             for ch in prange(nchunk):
                 lo, hi = ch * size, min(P, (ch + 1) * size)
-                for p in range(lo, hi):
-                    hc[p] = 0.0
+                n = hi - lo
+                inc = hc[lo:hi]
+                inc[:] = 0.0
                 for r in range(s + 1):
-                    for p in range(lo, hi):
-                        hc[p] += z[r] * epsb[c, r, p]
+                    _axpy(z[r], epsb[c, r, lo:hi], inc, n)
                 for r in range(s):
-                    for p in range(lo, hi):
-                        hc[p] -= a[r] * ph[c, r, p]
+                    _axpy(-a[r], ph[c, r, lo:hi], inc, n)
                 if corr:
-                    acc = 0.0
-                    for p in range(lo, hi):
-                        zd = 0.0
-                        for r in range(s + 1):
-                            zd += D[r] * ph[c, r, p]
-                        hc[p] += sq * zd
-                        acc += zd * zd
-                    part[ch, 2 * T] = acc
-                for p in range(lo, hi):
-                    g[c, s, p] = g[layer, s, p] + _dphi_from_phi(ph[c, s, p], act) * hc[p]
+                    zd = tmp[lo:hi]
+                    zd[:] = 0.0
+                    for r in range(s + 1):
+                        _axpy(D[r], ph[c, r, lo:hi], zd, n)
+                    _axpy(sq, zd, inc, n)
+                    part[ch, 2 * T] = _dot(zd, zd, n)
+                gc, gl, phs = g[c, s, lo:hi], g[layer, s, lo:hi], ph[c, s, lo:hi]
+                for q in range(n):
+                    gc[q] = gl[q] + _dphi_from_phi(phs[q], act) * inc[q]
                 if c > 0:
                     for r in range(s + 1):
-                        acc = 0.0
-                        for p in range(lo, hi):
-                            acc += g[c, r, p] * g[c, s, p]
-                        part[ch, r] = acc
+                        part[ch, r] = _dot(g[c, r, lo:hi], gc, n)
                     if corr:
                         for k in range(s + 1):
-                            acc = 0.0
-                            for p in range(lo, hi):
-                                acc += g[c, s, p] * eps[c - 1, k, p]
-                            part[ch, T + k] = acc
+                            part[ch, T + k] = _dot(gc, eps[c - 1, k, lo:hi], n)
             if corr:
                 cb[c, s] = part[:, 2 * T].sum() / P
         for layer in range(L + 1):
