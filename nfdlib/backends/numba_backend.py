@@ -12,6 +12,8 @@ microseconds against milliseconds of BLAS work.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -54,7 +56,18 @@ def _phi(h, act: str, out) -> None:
 
 
 @njit(inline="always")
-def _dphi_of_phi(a, act):
+def phi_scalar(x, act):
+    """φ(x) for one coordinate (act 0 tanh, 1 ReLU, 2 linear), for numba kernels that loop
+    over particles or coordinates themselves."""
+    if act == 0:
+        return math.tanh(x)
+    if act == 1:
+        return x if x > 0 else 0.0 * x
+    return x
+
+
+@njit(inline="always")
+def dphi_of_phi(a, act):
     """φ'(z) through a = φ(z): 1 - a² (tanh), 1{a > 0} (ReLU), 1 (linear)."""
     if act == 0:
         return 1.0 - a * a
@@ -76,7 +89,7 @@ def _gate_pre(g, x, q, resid, mult, act, out):
     """out = resid·g + mult·φ'(h)⊙q with φ'(h) from x = φ(h)   (Eq. 3, pre-activation)."""
     for r in range(g.shape[0]):
         for i in range(g.shape[1]):
-            out[r, i] = resid * g[r, i] + mult * _dphi_of_phi(x[r, i], act) * q[r, i]
+            out[r, i] = resid * g[r, i] + mult * dphi_of_phi(x[r, i], act) * q[r, i]
 
 
 @njit(cache=True)
@@ -84,7 +97,7 @@ def _gate_post(g, a, outer, act, out):
     """out = outer·φ'(u)⊙g with φ'(u) from a = φ(u)   (post-activation branch gradient)."""
     for r in range(g.shape[0]):
         for i in range(g.shape[1]):
-            out[r, i] = outer * _dphi_of_phi(a[r, i], act) * g[r, i]
+            out[r, i] = outer * dphi_of_phi(a[r, i], act) * g[r, i]
 
 
 def forward(U, W, V, X, sc, act):

@@ -35,6 +35,7 @@ import math
 import numpy as np
 from numba import njit
 
+from ..backends.numba_backend import dphi_of_phi as dphi_of_phi_nb, phi_scalar
 from ..params import ParamError
 
 _ACT = {"tanh": 0, "relu": 1, "linear": 2}
@@ -109,24 +110,6 @@ def _coupled_passes_numpy(U, W, v, X, zeta, mult, act):
     return hs, gs, gts
 
 
-@njit(inline="always")
-def _phi(h, act):
-    if act == 0:
-        return math.tanh(h)
-    if act == 1:
-        return h if h > 0 else 0.0 * h
-    return h
-
-
-@njit(inline="always")
-def _dphi_of_phi(a, act):
-    if act == 0:
-        return 1.0 - a * a
-    if act == 1:
-        return 1.0 if a > 0 else 0.0
-    return 1.0
-
-
 @njit(cache=True)
 def _coupled_passes_nb(U, W, v, X, zeta, mult, act):
     L, n, B = W.shape[0], W.shape[1], X.shape[0]
@@ -139,7 +122,7 @@ def _coupled_passes_nb(U, W, v, X, zeta, mult, act):
     for layer in range(L):                            # Eq. 1
         for b in range(B):
             for i in range(n):
-                xs[layer, b, i] = _phi(hs[layer, b, i], act)
+                xs[layer, b, i] = phi_scalar(hs[layer, b, i], act)
         np.dot(xs[layer], W[layer].T, tmp)
         for b in range(B):
             for i in range(n):
@@ -171,7 +154,7 @@ def _coupled_passes_nb(U, W, v, X, zeta, mult, act):
             for i in range(n):
                 s[b] += (zeta[layer, b, i] - c[b, i]) * gts[layer + 1, b, i]
             for i in range(n):
-                dp = mult * _dphi_of_phi(xs[layer, b, i], act)
+                dp = mult * dphi_of_phi_nb(xs[layer, b, i], act)
                 gs[layer, b, i] = gs[layer + 1, b, i] + dp * out[b, i]
                 gts[layer, b, i] = gts[layer + 1, b, i] + dp * (out[B + b, i] + xhat[b, i] * s[b])
     return hs, gs, gts

@@ -186,24 +186,6 @@ def solve_numpy(uxi, gram, v, y, eta_c, eps, epsb, act, keep):
 
 
 @njit(inline="always")
-def _phi(x, act):
-    if act == 0:
-        return math.tanh(x)
-    if act == 1:
-        return x if x > 0.0 else 0.0
-    return x
-
-
-@njit(inline="always")
-def _dphi_from_phi(p, act):
-    if act == 0:
-        return 1.0 - p * p
-    if act == 1:
-        return 1.0 if p > 0.0 else 0.0
-    return 1.0
-
-
-@njit(inline="always")
 def _axpy(alpha, x, y, n):
     """y += alpha·x over n contiguous entries."""
     for q in range(n):

@@ -45,9 +45,9 @@ import numpy as np
 from numba import njit, prange
 
 from ..params import ParamError, require_memory
-from .nfd import (_ACT, ACTIVATIONS, Noise, _axpy, _chol_row_nb, _dot, _dphi_from_phi,
-                  _dphi_from_phi_np, _phi, _phi_np, chol_row, coarsen, draw_noise, noise_bytes,
-                  synthetic_task)
+from ..backends.numba_backend import dphi_of_phi, phi_scalar
+from .nfd import (_ACT, ACTIVATIONS, Noise, _axpy, _chol_row_nb, _dot, _dphi_from_phi_np, _phi_np,
+                  chol_row, coarsen, draw_noise, noise_bytes, synthetic_task)
 
 __all__ = ["ACTIVATIONS", "BACKENDS", "Noise", "TrueResult", "coarsen", "draw_noise", "linear_exact",
            "noise_bytes", "solve", "solver_bytes", "stein_solve", "synthetic_task"]
@@ -185,7 +185,7 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
                 _axpy(-a[r], g[0, r, lo:hi], h, n)
             phs = ph[0, s, lo:hi]
             for q in range(n):
-                phs[q] = _phi(h[q], act)
+                phs[q] = phi_scalar(h[q], act)
             if keep[0] >= 0:
                 hk[keep[0], s, lo:hi] = h
             for r in range(s + 1):
@@ -229,7 +229,7 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
                 if layer < L:
                     phs = ph[layer, s, lo:hi]
                     for q in range(n):
-                        phs[q] = _phi(h[q], act)
+                        phs[q] = phi_scalar(h[q], act)
                     for r in range(s + 1):
                         part[ch, r] = _dot(ph[layer, r, lo:hi], phs, n)
                     if corr:
@@ -288,7 +288,7 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
                     part[ch, 2 * T] = _dot(zd, zd, n)
                 gc, gl, phs = g[c, s, lo:hi], g[layer, s, lo:hi], ph[c, s, lo:hi]
                 for q in range(n):
-                    gc[q] = gl[q] + _dphi_from_phi(phs[q], act) * inc[q]
+                    gc[q] = gl[q] + dphi_of_phi(phs[q], act) * inc[q]
                 if c > 0:
                     for r in range(s + 1):
                         part[ch, r] = _dot(g[c, r, lo:hi], gc, n)
