@@ -33,6 +33,18 @@ def test_backends_agree_with_reference(act, backend):
         np.testing.assert_allclose(getattr(res, k), getattr(ref, k), rtol=1e-9, atol=1e-11)
 
 
+@pytest.mark.parametrize("corrections", [True, False])
+def test_numba_chunks_and_row_blocks_agree_with_reference(corrections):
+    """Above PARALLEL_MIN_P the numba kernel splits the particles into chunks (the last one
+    shorter here) and sums over earlier steps four rows at a time: T = 7 uses full blocks
+    and remainders."""
+    X, y, noise = _task(T=7, P=tl.PARALLEL_MIN_P + 37, L=3)
+    ref = tl.solve(X, y, 0.6, noise, "tanh", corrections, "numpy", keep=(0, 3))
+    res = tl.solve(X, y, 0.6, noise, "tanh", corrections, "numba", keep=(0, 3))
+    for k in ("f", "C", "G", "h", "g", "corr_fwd", "corr_bwd"):
+        np.testing.assert_allclose(getattr(res, k), getattr(ref, k), rtol=1e-9, atol=1e-11)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_corrections_off_is_the_nfd_solver(backend):
     X, y, noise = _task(T=4)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
 from ..params import ParamError
 
@@ -55,12 +56,55 @@ def _phi(h, act: str, out) -> None:
         out[...] = h
 
 
+# Compiler settings of the hand-written loops: the numpy error model drops the zero-division
+# branch and "reassoc" lets LLVM vectorise sums; no NaN/inf assumptions are made, so a
+# diverging run still shows NaN.
+SAFE_FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+_LN2_HI, _LN2_LO, _INV_LN2 = 6.93147180369123816490e-01, 1.90821492927058770002e-10, 1.4426950408889634
+
+
+@intrinsic
+def _int_bits_as_float(typingctx, bits):
+    """Reinterpret an int64 as the float64 with the same bits."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+    return types.float64(types.int64), codegen
+
+
+@njit(inline="always", fastmath=SAFE_FASTMATH, error_model="numpy")
+def tanh_vec(x):
+    """tanh(x) = sign(x) (1 - e)/(1 + e), e = exp(-2|x|), with exp written out so that a loop
+    over it vectorises (libm's scalar tanh costs about 15 ns per call here): 2|x| = k ln2 + r,
+    |r| ≤ ln2/2, exp(-r) - 1 by its Taylor polynomial of degree 13 (error < 1e-16), 2^-k
+    from the exponent bits. Accurate to a few ulp; NaN stays NaN."""
+    a = 2.0 * abs(x)
+    a = a if not a > 40.0 else 40.0
+    k = math.floor(a * _INV_LN2 + 0.5)
+    m = -((a - k * _LN2_HI) - k * _LN2_LO)
+    p = 1.0 / 6227020800.0
+    p = (p + 1.0 / 479001600.0) * m
+    p = (p + 1.0 / 39916800.0) * m
+    p = (p + 1.0 / 3628800.0) * m
+    p = (p + 1.0 / 362880.0) * m
+    p = (p + 1.0 / 40320.0) * m
+    p = (p + 1.0 / 5040.0) * m
+    p = (p + 1.0 / 720.0) * m
+    p = (p + 1.0 / 120.0) * m
+    p = (p + 1.0 / 24.0) * m
+    p = (p + 1.0 / 6.0) * m
+    p = (p + 0.5) * m
+    p = (p + 1.0) * m
+    scale = _int_bits_as_float((np.int64(1023) - np.int64(k)) * np.int64(1 << 52))
+    t = ((1.0 - scale) - scale * p) / (1.0 + scale * (1.0 + p))
+    return math.copysign(t, x)
+
+
 @njit(inline="always")
 def phi_scalar(x, act):
     """φ(x) for one coordinate (act 0 tanh, 1 ReLU, 2 linear), for numba kernels that loop
     over particles or coordinates themselves."""
     if act == 0:
-        return math.tanh(x)
+        return tanh_vec(x)
     if act == 1:
         return x if x > 0 else 0.0 * x
     return x

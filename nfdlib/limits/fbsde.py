@@ -27,10 +27,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 from scipy.integrate import solve_ivp
 
+from ..backends.numba_backend import SAFE_FASTMATH, tanh_vec
 from ..params import ParamError, require_memory
 
 ACTIVATIONS = ("tanh", "relu", "linear")
@@ -133,50 +133,7 @@ def solve_numpy(h0, v, dB, dBt, activation: str, device: str = "cpu"):
     return hs, gs
 
 
-# Compiler settings of the numba kernel: the numpy error model drops the zero-division
-# branch and "reassoc" lets LLVM vectorise the moment sums; no NaN/inf assumptions are made,
-# so a diverging run still shows NaN.
-_FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
-_LN2_HI, _LN2_LO, _INV_LN2 = 6.93147180369123816490e-01, 1.90821492927058770002e-10, 1.4426950408889634
-
-
-@intrinsic
-def _int_bits_as_float(typingctx, bits):
-    """Reinterpret an int64 as the float64 with the same bits."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-    return types.float64(types.int64), codegen
-
-
-@njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
-def _tanh(x):
-    """tanh(x) = sign(x) (1 - e)/(1 + e), e = exp(-2|x|), with exp written out so that
-    LLVM can vectorise it (libm's scalar tanh is several times slower than numpy's SIMD
-    one): 2|x| = k ln2 + r, |r| ≤ ln2/2, exp(-r) - 1 by its Taylor polynomial of degree 13
-    (error < 1e-16), 2^-k from the exponent bits. Accurate to a few ulp."""
-    a = 2.0 * abs(x)
-    a = a if not a > 40.0 else 40.0
-    k = math.floor(a * _INV_LN2 + 0.5)
-    m = -((a - k * _LN2_HI) - k * _LN2_LO)
-    p = 1.0 / 6227020800.0
-    p = (p + 1.0 / 479001600.0) * m
-    p = (p + 1.0 / 39916800.0) * m
-    p = (p + 1.0 / 3628800.0) * m
-    p = (p + 1.0 / 362880.0) * m
-    p = (p + 1.0 / 40320.0) * m
-    p = (p + 1.0 / 5040.0) * m
-    p = (p + 1.0 / 720.0) * m
-    p = (p + 1.0 / 120.0) * m
-    p = (p + 1.0 / 24.0) * m
-    p = (p + 1.0 / 6.0) * m
-    p = (p + 0.5) * m
-    p = (p + 1.0) * m
-    scale = _int_bits_as_float((np.int64(1023) - np.int64(k)) * np.int64(1 << 52))
-    t = ((1.0 - scale) - scale * p) / (1.0 + scale * (1.0 + p))
-    return math.copysign(t, x)
-
-
-@njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
+@njit(inline="always", fastmath=SAFE_FASTMATH, error_model="numpy")
 def _forward_layer(h, db, s, h_next, d_next, act):
     """h_next = h + s·db, d_next = φ'(h_next); returns Σ φ(h_next)². One loop per activation
     (no branch inside a loop, so LLVM vectorises it)."""
@@ -184,7 +141,7 @@ def _forward_layer(h, db, s, h_next, d_next, act):
     if act == 0:
         for i in range(h.size):
             x = h[i] + s * db[i]
-            y = _tanh(x)
+            y = tanh_vec(x)
             h_next[i] = x
             d_next[i] = 1.0 - y * y
             s2 += y * y
@@ -204,7 +161,7 @@ def _forward_layer(h, db, s, h_next, d_next, act):
     return s2
 
 
-@njit(cache=True, fastmath=_FASTMATH, error_model="numpy")
+@njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
 def _euler_numba(h0, v, dB, dBt, act, hs, gs):
     """Fused sweeps, one vectorised pass per layer: the forward pass stores φ'(h_ℓ) in gs[ℓ]
     (one activation call per particle and layer) and accumulates the next layer's moment;

@@ -185,21 +185,6 @@ def solve_numpy(uxi, gram, v, y, eta_c, eps, epsb, act, keep):
     return f, chi, C, G, hk, gk
 
 
-@njit(inline="always")
-def _axpy(alpha, x, y, n):
-    """y += alpha·x over n contiguous entries."""
-    for q in range(n):
-        y[q] += alpha * x[q]
-
-
-@njit(inline="always")
-def _dot(x, y, n):
-    acc = 0.0
-    for q in range(n):
-        acc += x[q] * y[q]
-    return acc
-
-
 def solve_numba(uxi, gram, v, y, eta_c, eps, epsb, act, keep):
     """Numba kernel, same signature and result as :func:`solve_numpy`: the kernel of
     :mod:`nfdlib.limits.true_limit` with the reuse corrections switched off (one code path

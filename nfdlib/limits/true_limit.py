@@ -45,8 +45,8 @@ import numpy as np
 from numba import njit, prange
 
 from ..params import ParamError, require_memory
-from ..backends.numba_backend import dphi_of_phi, phi_scalar
-from .nfd import (_ACT, ACTIVATIONS, Noise, _axpy, _chol_row_nb, _dot, _dphi_from_phi_np, _phi_np,
+from ..backends.numba_backend import SAFE_FASTMATH, dphi_of_phi, phi_scalar
+from .nfd import (_ACT, ACTIVATIONS, Noise, _chol_row_nb, _dphi_from_phi_np, _phi_np,
                   chol_row, coarsen, draw_noise, noise_bytes, synthetic_task)
 
 __all__ = ["ACTIVATIONS", "BACKENDS", "Noise", "TrueResult", "coarsen", "draw_noise", "linear_exact",
@@ -151,12 +151,65 @@ def solve_numpy(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr):
     return f, chi, C, G, hk, gk, cf, cb
 
 
+@njit(inline="always")
+def _combine(X, coef, m, lo, hi, y):
+    """y += Σ_{r<m} coef[r]·X[r, lo:hi], four rows per pass over y (a transposed gemv on
+    one chunk: the rows stream from memory once, y stays in cache)."""
+    n = hi - lo
+    r = 0
+    while r + 4 <= m:
+        x0, x1, x2, x3 = X[r, lo:hi], X[r + 1, lo:hi], X[r + 2, lo:hi], X[r + 3, lo:hi]
+        a0, a1, a2, a3 = coef[r], coef[r + 1], coef[r + 2], coef[r + 3]
+        for q in range(n):
+            y[q] += a0 * x0[q] + a1 * x1[q] + a2 * x2[q] + a3 * x3[q]
+        r += 4
+    while r < m:
+        x0, a0 = X[r, lo:hi], coef[r]
+        for q in range(n):
+            y[q] += a0 * x0[q]
+        r += 1
+
+
+@njit(inline="always")
+def _project(X, m, lo, hi, w, out):
+    """out[r] = X[r, lo:hi]·w for r < m, four rows per pass over w (a gemv on one chunk)."""
+    n = hi - lo
+    r = 0
+    while r + 4 <= m:
+        x0, x1, x2, x3 = X[r, lo:hi], X[r + 1, lo:hi], X[r + 2, lo:hi], X[r + 3, lo:hi]
+        s0 = s1 = s2 = s3 = 0.0
+        for q in range(n):
+            wq = w[q]
+            s0 += x0[q] * wq
+            s1 += x1[q] * wq
+            s2 += x2[q] * wq
+            s3 += x3[q] * wq
+        out[r], out[r + 1], out[r + 2], out[r + 3] = s0, s1, s2, s3
+        r += 4
+    while r < m:
+        x0 = X[r, lo:hi]
+        s0 = 0.0
+        for q in range(n):
+            s0 += x0[q] * w[q]
+        out[r] = s0
+        r += 1
+
+
+@njit(inline="always")
+def _dot(x, w):
+    acc = 0.0
+    for q in range(x.size):
+        acc += x[q] * w[q]
+    return acc
+
+
 def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb, nchunk):
     """Numba kernel: per layer one parallel pass over particle chunks updates the particles and
     accumulates the next layer's kernel row and Stein moments (the recursion of
     :func:`solve_numpy`). ``part[ch]`` holds a chunk's partial sums: [0, T) kernel row,
     [T, 2T) Stein moments E[F ε], 2T the correction's square, 2T+1 f. Inside a chunk the
-    loops run over contiguous 1-D views, so that they vectorise."""
+    sums over earlier steps run four rows at a time over contiguous 1-D views (
+    :func:`_combine`, :func:`_project`), so that they vectorise and stream each row once."""
     L, T, P = eps.shape
     RC = np.zeros((L, T, T))
     RG = np.zeros((L, T, T))
@@ -174,25 +227,21 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
     size = (P + nchunk - 1) // nchunk
     for s in range(T):
         for r in range(s):
-            a[r] = eta_c * chi[r] * gram[r, s]
+            a[r] = -eta_c * chi[r] * gram[r, s]
         part[:, :] = 0.0
         for ch in prange(nchunk):
             lo, hi = ch * size, min(P, (ch + 1) * size)
-            n = hi - lo
             h = hc[lo:hi]
             h[:] = uxi[s, lo:hi]
-            for r in range(s):
-                _axpy(-a[r], g[0, r, lo:hi], h, n)
+            _combine(g[0], a, s, lo, hi, h)
             phs = ph[0, s, lo:hi]
-            for q in range(n):
+            for q in range(hi - lo):
                 phs[q] = phi_scalar(h[q], act)
             if keep[0] >= 0:
                 hk[keep[0], s, lo:hi] = h
-            for r in range(s + 1):
-                part[ch, r] = _dot(ph[0, r, lo:hi], phs, n)
+            _project(ph[0], s + 1, lo, hi, phs, part[ch])
             if corr:
-                for k in range(s):
-                    part[ch, T + k] = _dot(phs, epsb[0, k, lo:hi], n)
+                _project(epsb[0], s, lo, hi, phs, part[ch, T:])
         for layer in range(1, L + 1):
             c = layer - 1
             for r in range(s + 1):
@@ -202,57 +251,49 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
             for r in range(s + 1):
                 z[r] = sq * RC[c, s, r]
             for r in range(s):
-                a[r] = el * chi[r] * C[c, r, s]
+                a[r] = -el * chi[r] * C[c, r, s]
             use = corr and s > 0
             if use:
                 for k in range(s):
                     e[k] = part[:, T + k].sum() / P
-                D[:s] = _stein_solve_nb(RG[c], e, s)
+                D[:s] = sq * _stein_solve_nb(RG[c], e, s)
             part[:, :] = 0.0
             for ch in prange(nchunk):
                 lo, hi = ch * size, min(P, (ch + 1) * size)
-                n = hi - lo
                 h = hc[lo:hi]
-                for r in range(s + 1):
-                    _axpy(z[r], eps[c, r, lo:hi], h, n)
-                for r in range(s):
-                    _axpy(-a[r], g[layer, r, lo:hi], h, n)
+                _combine(eps[c], z, s + 1, lo, hi, h)
+                _combine(g[layer], a, s, lo, hi, h)
                 if use:
                     zd = tmp[lo:hi]
                     zd[:] = 0.0
-                    for r in range(s):
-                        _axpy(D[r], g[layer, r, lo:hi], zd, n)
-                    _axpy(sq, zd, h, n)
-                    part[ch, 2 * T] = _dot(zd, zd, n)
+                    _combine(g[layer], D, s, lo, hi, zd)
+                    h += zd
+                    part[ch, 2 * T] = _dot(zd, zd)
                 if keep[layer] >= 0:
                     hk[keep[layer], s, lo:hi] = h
                 if layer < L:
                     phs = ph[layer, s, lo:hi]
-                    for q in range(n):
+                    for q in range(hi - lo):
                         phs[q] = phi_scalar(h[q], act)
-                    for r in range(s + 1):
-                        part[ch, r] = _dot(ph[layer, r, lo:hi], phs, n)
+                    _project(ph[layer], s + 1, lo, hi, phs, part[ch])
                     if corr:
-                        for k in range(s):
-                            part[ch, T + k] = _dot(phs, epsb[layer, k, lo:hi], n)
+                        _project(epsb[layer], s, lo, hi, phs, part[ch, T:])
                 else:
                     hL[s, lo:hi] = h
             if use:
-                cf[c, s] = part[:, 2 * T].sum() / P
+                cf[c, s] = part[:, 2 * T].sum() / (P * sq * sq)
+        for r in range(s):
+            a[r] = -eta_c * chi[r]
         part[:, :] = 0.0
         for ch in prange(nchunk):
             lo, hi = ch * size, min(P, (ch + 1) * size)
-            n = hi - lo
             gs = g[L, s, lo:hi]
             gs[:] = v[lo:hi]
-            for r in range(s):
-                _axpy(-eta_c * chi[r], hL[r, lo:hi], gs, n)
-            part[ch, 2 * T + 1] = _dot(gs, hL[s, lo:hi], n)
-            for r in range(s + 1):
-                part[ch, r] = _dot(g[L, r, lo:hi], gs, n)
+            _combine(hL, a, s, lo, hi, gs)
+            part[ch, 2 * T + 1] = _dot(gs, hL[s, lo:hi])
+            _project(g[L], s + 1, lo, hi, gs, part[ch])
             if corr:
-                for k in range(s + 1):
-                    part[ch, T + k] = _dot(gs, eps[L - 1, k, lo:hi], n)
+                _project(eps[L - 1], s + 1, lo, hi, gs, part[ch, T:])
         f[s] = part[:, 2 * T + 1].sum() / P
         chi[s] = f[s] - y[s]
         for layer in range(L, 0, -1):
@@ -264,45 +305,39 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
             for r in range(s + 1):
                 z[r] = sq * RG[c, s, r]
             for r in range(s):
-                a[r] = el * chi[r] * G[c, r, s]
+                a[r] = -el * chi[r] * G[c, r, s]
             if corr:
                 for k in range(s + 1):
                     e[k] = part[:, T + k].sum() / P
-                D[:s + 1] = _stein_solve_nb(RC[c], e, s + 1)
+                D[:s + 1] = sq * _stein_solve_nb(RC[c], e, s + 1)
             part[:, :] = 0.0
             for ch in prange(nchunk):
                 lo, hi = ch * size, min(P, (ch + 1) * size)
-                n = hi - lo
                 inc = hc[lo:hi]
                 inc[:] = 0.0
-                for r in range(s + 1):
-                    _axpy(z[r], epsb[c, r, lo:hi], inc, n)
-                for r in range(s):
-                    _axpy(-a[r], ph[c, r, lo:hi], inc, n)
+                _combine(epsb[c], z, s + 1, lo, hi, inc)
+                _combine(ph[c], a, s, lo, hi, inc)
                 if corr:
                     zd = tmp[lo:hi]
                     zd[:] = 0.0
-                    for r in range(s + 1):
-                        _axpy(D[r], ph[c, r, lo:hi], zd, n)
-                    _axpy(sq, zd, inc, n)
-                    part[ch, 2 * T] = _dot(zd, zd, n)
+                    _combine(ph[c], D, s + 1, lo, hi, zd)
+                    inc += zd
+                    part[ch, 2 * T] = _dot(zd, zd)
                 gc, gl, phs = g[c, s, lo:hi], g[layer, s, lo:hi], ph[c, s, lo:hi]
-                for q in range(n):
+                for q in range(hi - lo):
                     gc[q] = gl[q] + dphi_of_phi(phs[q], act) * inc[q]
                 if c > 0:
-                    for r in range(s + 1):
-                        part[ch, r] = _dot(g[c, r, lo:hi], gc, n)
+                    _project(g[c], s + 1, lo, hi, gc, part[ch])
                     if corr:
-                        for k in range(s + 1):
-                            part[ch, T + k] = _dot(gc, eps[c - 1, k, lo:hi], n)
+                        _project(eps[c - 1], s + 1, lo, hi, gc, part[ch, T:])
             if corr:
-                cb[c, s] = part[:, 2 * T].sum() / P
+                cb[c, s] = part[:, 2 * T].sum() / (P * sq * sq)
         for layer in range(L + 1):
             if keep[layer] >= 0:
                 gk[keep[layer], s, :] = g[layer, s, :]
 
 
-_solve_nb = njit(parallel=True, cache=True, fastmath=True)(_solve_nb_py)
+_solve_nb = njit(parallel=True, cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")(_solve_nb_py)
 PARALLEL_MIN_P = 1 << 15  # below this the per-layer thread barriers cost more than they save
 
 
