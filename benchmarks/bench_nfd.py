@@ -1,8 +1,19 @@
-"""Speed of the NFD particle solver (D5.3).
+"""Speed of the NFD particle solver (D5.3), and the memory-bandwidth bound on it.
 
 1. numba (and torch) against the numpy-vectorised reference at P = 2¹⁶, L = 64, T = 16
-   (target: numba ≥ 10× numpy);
-2. cost exponents in P, L and T (expected P·L·T²: exponents 1, 1, 2; at small T the
+   (the issue's goal: numba ≥ 10× numpy), and at smaller P, where the stored history
+   (4·P·L·T float64) comes closer to the caches;
+2. the bound that memory bandwidth puts on any kernel. Per layer ℓ and step s the
+   recursion (module docstring of :mod:`nfdlib.limits.nfd`) reads, for all P particles,
+   the stored rows ε_ℓ^{(0..s)}, g_ℓ^{(0..s-1)}, φ(h_ℓ)^{(0..s)} (forward: innovation, drift,
+   kernel row C_ℓ) and ε̂_ℓ^{(0..s)}, φ(h_{ℓ-1})^{(0..s-1)}, g_{ℓ-1}^{(0..s)} (backward), and
+   writes φ(h)^{(s)}, g^{(s)}: 6s + 6 rows of P float64. Each coefficient depends on the kernel
+   row just reduced over all particles, so a row cannot be reused from cache before the other
+   L - 1 layers have passed (2 GB at these sizes against a 32 MB cache). The traffic is
+   8·P·L·Σ_s(6s + 6) = 24·P·L·T(T + 1) bytes, and no kernel is faster than that traffic
+   divided by the machine's read bandwidth, measured here with BLAS gemv on arrays of the
+   history's shape;
+3. cost exponents in P, L and T (expected P·L·T²: exponents 1, 1, 2; at small T the
    O(P·L·T) part lowers the T exponent).
 
 Run: ``python benchmarks/bench_nfd.py [--quick]``. Times are the best of ``--repeat`` runs
@@ -30,6 +41,28 @@ def best_time(backend: str, P: int, L: int, T: int, repeat: int, d: int = 8) -> 
     return best
 
 
+def traffic_bytes(P: int, L: int, T: int) -> int:
+    """Bytes one solve must move between memory and the cores (module docstring, item 2)."""
+    return 24 * P * L * T * (T + 1)
+
+
+def read_bandwidth(P: int, L: int, T: int, repeat: int = 5) -> float:
+    """Bytes per second of numpy's BLAS gemv in both directions (w·X_ℓ and X_ℓ·v, the two
+    operations of the solver) over L arrays X_ℓ of T×P float64, visited in turn as the solver
+    visits its layers: the best of both directions and ``repeat`` sweeps."""
+    X = np.random.default_rng(0).standard_normal((L, T, P))
+    w, v = np.ones(T), np.ones(P)
+    out_p, out_t = np.empty(P), np.empty(T)
+    best = np.inf
+    for _ in range(repeat):
+        for op in (lambda x: np.dot(w, x, out=out_p), lambda x: np.dot(x, v, out=out_t)):
+            t0 = time.perf_counter()
+            for layer in range(L):
+                op(X[layer])
+            best = min(best, time.perf_counter() - t0)
+    return X.nbytes / best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a CI smoke run)")
@@ -37,10 +70,21 @@ def main() -> None:
     args = ap.parse_args()
     P, L, T = (2**12, 16, 8) if args.quick else (2**16, 64, 16)
     best_time("numba", 2048, 2, 2, 1)  # compile
-    t = {b: best_time(b, P, L, T, args.repeat) for b in ("numpy", "numba", "torch")}
-    print(f"P={P} L={L} T={T}: " + ", ".join(f"{b} {s:.3f}s" for b, s in t.items()))
-    print(f"speed-up numba/numpy = {t['numpy'] / t['numba']:.2f}x, torch/numpy = {t['numpy'] / t['torch']:.2f}x")
-    base = dict(P=2**13, L=8, T=8) if not args.quick else dict(P=2**11, L=4, T=4)
+    for p in [P // 64, P // 16, P // 4, P]:
+        t = {b: best_time(b, p, L, T, args.repeat) for b in ("numpy", "numba", "torch")}  # numpy first:
+        # numba's idle OpenMP threads keep spinning for a while and slow BLAS down after them
+        print(f"P={p} L={L} T={T} (history {32 * p * L * T / 2**20:.0f} MiB): "
+              + ", ".join(f"{b} {s:.4f}s" for b, s in t.items())
+              + f"; numba/numpy = {t['numpy'] / t['numba']:.2f}x, torch/numpy = {t['numpy'] / t['torch']:.2f}x")
+    traffic, bw = traffic_bytes(P, L, T), read_bandwidth(P, L, T)
+    bound = traffic / bw
+    print(f"at P={P}: memory traffic of one solve {traffic / 1e9:.1f} GB; read bandwidth (BLAS gemv) "
+          f"{bw / 1e9:.1f} GB/s -> no kernel takes less than {bound:.3f} s here")
+    for b, s in t.items():
+        print(f"  {b:6s} moves {traffic / s / 1e9:5.1f} GB/s = {bound / s:4.0%} of the bound")
+    print(f"the bound caps any kernel's speed-up over numpy at {t['numpy'] / bound:.2f}x; "
+          f"10x numpy would need {10 * traffic / t['numpy'] / 1e9:.0f} GB/s")
+    base = dict(P=2**14, L=16, T=8) if not args.quick else dict(P=2**11, L=4, T=4)
     grids = {"P": [base["P"] * 2**k for k in range(4)], "L": [base["L"] * 2**k for k in range(4)],
              "T": [base["T"] * 2**k for k in range(4)]}
     for name, values in grids.items():

@@ -203,19 +203,19 @@ def _dot(x, w):
     return acc
 
 
-def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb, nchunk):
+def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb,
+                 ph, g, hL, nchunk):
     """Numba kernel: per layer one parallel pass over particle chunks updates the particles and
     accumulates the next layer's kernel row and Stein moments (the recursion of
     :func:`solve_numpy`). ``part[ch]`` holds a chunk's partial sums: [0, T) kernel row,
-    [T, 2T) Stein moments E[F ε], 2T the correction's square, 2T+1 f. Inside a chunk the
+    [T, 2T) Stein moments E[F ε], 2T the correction's square, 2T+1 f. The stored history
+    ``ph`` (L×T×P), ``g`` ((L+1)×T×P) and ``hL`` (T×P) comes from the caller: numpy's
+    allocator asks for huge pages, and touching 1 GB of small pages costs 0.4 s. Inside a chunk the
     sums over earlier steps run four rows at a time over contiguous 1-D views (
     :func:`_combine`, :func:`_project`), so that they vectorise and stream each row once."""
     L, T, P = eps.shape
     RC = np.zeros((L, T, T))
     RG = np.zeros((L, T, T))
-    ph = np.empty((L, T, P))
-    g = np.empty((L + 1, T, P))
-    hL = np.empty((T, P))
     hc = np.empty(P)
     tmp = np.empty(P)
     part = np.zeros((nchunk, 2 * T + 2))
@@ -337,24 +337,47 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
                 gk[keep[layer], s, :] = g[layer, s, :]
 
 
-_solve_nb = njit(parallel=True, cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")(_solve_nb_py)
-PARALLEL_MIN_P = 1 << 15  # below this the per-layer thread barriers cost more than they save
+_body = njit(inline="always")(_solve_nb_py)
+
+
+def _threaded_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb,
+                 ph, g, hL, nchunk):
+    _body(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb, ph, g, hL,
+          nchunk)
+
+
+def _serial_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb,
+               ph, g, hL, nchunk):
+    _body(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb, ph, g, hL,
+          nchunk)
+
+
+# Two compilations of one kernel, with and without threads (prange runs as range). They are
+# two Python functions because numba's on-disk cache keys a function by its bytecode and
+# signature, not by its compiler flags: one function jitted twice would share one entry.
+_solve_nb = njit(parallel=True, cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")(_threaded_py)
+_solve_nb_serial = njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")(_serial_py)
+# Below this many particles one thread is faster: a parallel region costs about 6 µs to
+# start, twice per layer and step (measured: equal at P = 2^12, L = 64, T = 16; 1.3x faster
+# on 2 threads at P = 2^14).
+PARALLEL_MIN_P = 1 << 13
+CHUNK_MIN = 4096  # particles per chunk, at least
 
 
 def solve_numba(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr):
-    """Numba kernel, same signature and result as :func:`solve_numpy`."""
+    """Numba kernel, same signature and result as :func:`solve_numpy`. From PARALLEL_MIN_P
+    particles on it splits them into up to 4 chunks per thread (of at least CHUNK_MIN)."""
     L, T, P = eps.shape
     n_keep = int((keep >= 0).sum())
     f, chi, C, G, hk, gk, cf, cb = _outputs(L, T, P, n_keep)
-    nchunk = max(1, min(64, P // 1024)) if P >= PARALLEL_MIN_P else 1
     threads = numba.get_num_threads()
-    numba.set_num_threads(threads if P >= PARALLEL_MIN_P else 1)
+    parallel = P >= PARALLEL_MIN_P and threads > 1
+    nchunk = max(1, min(4 * threads, P // CHUNK_MIN)) if parallel else 1
     c64 = lambda x: np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
-    try:
-        _solve_nb(c64(uxi), c64(gram), c64(v), c64(y), float(eta_c), c64(eps), c64(epsb), int(act),
-                  np.asarray(keep, dtype=np.int64), bool(corr), f, chi, C, G, hk, gk, cf, cb, nchunk)
-    finally:
-        numba.set_num_threads(threads)
+    history = np.empty((L, T, P)), np.empty((L + 1, T, P)), np.empty((T, P))
+    (_solve_nb if parallel else _solve_nb_serial)(
+        c64(uxi), c64(gram), c64(v), c64(y), float(eta_c), c64(eps), c64(epsb), int(act),
+        np.asarray(keep, dtype=np.int64), bool(corr), f, chi, C, G, hk, gk, cf, cb, *history, nchunk)
     return f, chi, C, G, hk, gk, cf, cb
 
 
