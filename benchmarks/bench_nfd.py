@@ -66,7 +66,7 @@ def read_bandwidth(P: int, L: int, T: int, repeat: int = 5) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a CI smoke run)")
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     P, L, T = (2**12, 16, 8) if args.quick else (2**16, 64, 16)
     best_time("numba", 2048, 2, 2, 1)  # compile
