@@ -121,15 +121,26 @@ def _worst(a: str, b: str) -> str:
     return min(a, b, key=order.index)
 
 
+def divergence_step(f) -> int | None:
+    """The first step s whose f_s is not finite (the run diverged there), or None."""
+    bad = np.flatnonzero(~np.isfinite(np.array(f, dtype=float)))
+    return int(bad[0]) if bad.size else None
+
+
 def check(data: dict, params: A54Params) -> list[dict]:
     """A5.4 and F3: for every η_c, the :func:`status` of min_{t,s} λ_min(C) and of λ_min(G)
-    (the worse of the two). Reproduced when every η_c is positive; partly when the default
-    (first) η_c is and another is not; not reproduced when the default is degenerate;
-    inconclusive when the default is unresolved."""
-    st = [_worst(status(mc, mcc, xc, params.rel_tol), status(mg, mgc, xg, params.rel_tol))
-          for mc, mcc, xc, mg, mgc, xg in zip(data["min_C"], data["min_C_coarse"], data["max_C"],
-                                               data["min_G"], data["min_G_coarse"], data["max_G"])]
-    if all(x == "positive" for x in st):
+    (the worse of the two), or ``diverged at step k`` when the trajectory blew up (its kernels
+    then say nothing about nondegeneracy, and it is left out of the verdict). Over the other
+    η_c: reproduced when every one is positive; partly when the default (first) η_c is and
+    another is not; not reproduced when the default is degenerate; inconclusive when the
+    default is unresolved or diverged."""
+    steps = [divergence_step(f) for f in data["f"]]
+    st = [f"diverged at step {k}" if k is not None else
+          _worst(status(mc, mcc, xc, params.rel_tol), status(mg, mgc, xg, params.rel_tol))
+          for k, mc, mcc, xc, mg, mgc, xg in zip(steps, data["min_C"], data["min_C_coarse"], data["max_C"],
+                                                  data["min_G"], data["min_G_coarse"], data["max_G"])]
+    judged = [x for x, k in zip(st, steps) if k is None]
+    if steps[0] is None and all(x == "positive" for x in judged):
         verdict = "reproduced"
     elif st[0] == "positive":
         verdict = "partly reproduced"
@@ -137,10 +148,11 @@ def check(data: dict, params: A54Params) -> list[dict]:
         verdict = "not reproduced"
     else:
         verdict = "inconclusive"
-    measured = {f"eta_c={e:g}": {"min_lam_C": _r(mc), "min_lam_C_P/8": _r(mcc), "min_lam_G": _r(mg),
-                                 "min_lam_G_P/8": _r(mgc), "status": x}
-                for e, mc, mcc, mg, mgc, x in zip(data["eta_cs"], data["min_C"], data["min_C_coarse"],
-                                                  data["min_G"], data["min_G_coarse"], st)}
+    measured = {f"eta_c={e:g}": ({"status": x} if k is not None else
+                                 {"min_lam_C": _r(mc), "min_lam_C_P/8": _r(mcc), "min_lam_G": _r(mg),
+                                  "min_lam_G_P/8": _r(mgc), "status": x})
+                for e, k, mc, mcc, mg, mgc, x in zip(data["eta_cs"], steps, data["min_C"], data["min_C_coarse"],
+                                                     data["min_G"], data["min_G_coarse"], st)}
     expected = "min over t, s of lambda_min(C), lambda_min(G) > 0, resolved (stable in P)"
     return [claims.record(cid, verdict, measured, expected, status=st) for cid in ("A5.4", "F3")]
 
