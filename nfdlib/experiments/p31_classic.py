@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit
 
 from ..backends import get_backend
+from ..backends.numba_backend import SAFE_FASTMATH, phi_scalar
 from ..backends.numpy_ref import phi as np_phi
 
 _ACT = {"tanh": 0, "relu": 1, "linear": 2}
@@ -31,7 +32,7 @@ def classic_numpy(U, W, X, act):
     return np.stack(hs)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
 def _classic_numba(U, W, X, act):
     L, n = W.shape[0], W.shape[1]
     B = X.shape[0]
@@ -44,12 +45,7 @@ def _classic_numba(U, W, X, act):
         np.dot(hs[layer], W[layer].T, tmp)
         for b in range(B):
             for i in range(n):
-                z = hs[layer, b, i] + scale * tmp[b, i]
-                if act == 0:
-                    z = math.tanh(z)
-                elif act == 1:
-                    z = z if z > 0 else 0.0 * z
-                hs[layer + 1, b, i] = z
+                hs[layer + 1, b, i] = phi_scalar(hs[layer, b, i] + scale * tmp[b, i], act)
     return hs
 
 

@@ -35,7 +35,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..backends.numba_backend import dphi_of_phi as dphi_of_phi_nb, phi_scalar
+from ..backends.numba_backend import SAFE_FASTMATH, dphi_of_phi as dphi_of_phi_nb, phi_scalar
 from ..params import ParamError
 
 _ACT = {"tanh": 0, "relu": 1, "linear": 2}
@@ -110,7 +110,7 @@ def _coupled_passes_numpy(U, W, v, X, zeta, mult, act):
     return hs, gs, gts
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
 def _coupled_passes_nb(U, W, v, X, zeta, mult, act):
     L, n, B = W.shape[0], W.shape[1], X.shape[0]
     dt = W.dtype
