@@ -20,11 +20,11 @@ normals ε, ε̂ drawn once (:func:`draw_noise`) and stored, so a coarser depth 
 as L → ∞ the recursion is the Euler–Maruyama scheme of the SDEs of Eqs. 20–25 (Remark 5.5).
 The cost is O(P·L·T²) and the memory O(P·L·T).
 
-Three kernels with one signature ``kernel(uxi, gram, v, y, eta_c, eps, epsb, act, keep)``:
-:func:`solve_numpy` (the readable reference), :func:`solve_numba` (fused parallel loops on
-contiguous views) and :func:`solve_torch` (CUDA when present); the last two are the kernels
-of :mod:`nfdlib.limits.true_limit` with its reuse corrections switched off. :func:`solve`
-validates, checks memory and dispatches.
+This module holds what defines the recursion's randomness and inputs (:func:`draw_noise`,
+:func:`coarsen`, :func:`synthetic_task`), the Cholesky row update and the eigenvalue table of
+A5.4. The recursion itself runs in :mod:`nfdlib.limits.true_limit`, whose kernels (numpy
+reference, numba, torch) are NFD when their reuse corrections are switched off: :func:`solve`
+calls them so, and one code path serves NFD and the true limit.
 """
 from __future__ import annotations
 
@@ -138,110 +138,17 @@ def _dphi_from_phi_np(p, act):
     return 1.0 - p * p if act == 0 else ((p > 0).astype(p.dtype) if act == 1 else np.ones_like(p))
 
 
-def _outputs(L, T, P, n_keep):
-    return (np.zeros(T), np.zeros(T), np.zeros((L, T, T)), np.zeros((L, T, T)),
-            np.zeros((n_keep, T, P)), np.zeros((n_keep, T, P)))
-
-
-def solve_numpy(uxi, gram, v, y, eta_c, eps, epsb, act, keep):
-    """Reference kernel (numpy, vectorised over particles). ``uxi`` (T×P) = u·ξ_s/√d,
-    ``gram`` (T×T) = ξ_r·ξ_s/d, ``act`` 0 tanh / 1 relu / 2 linear, ``keep`` (L+1) slot of
-    each layer among the kept ones or -1. Returns (f, chi, C, G, h_keep, g_keep)."""
-    L, T, P = eps.shape
-    n_keep = int((keep >= 0).sum())
-    f, chi, C, G, hk, gk = _outputs(L, T, P, n_keep)
-    RC, RG = np.zeros((L, T, T)), np.zeros((L, T, T))
-    ph = np.empty((L, T, P))
-    g = np.empty((L + 1, T, P))
-    hL = np.empty((T, P))
-    sq, el = 1.0 / math.sqrt(L), eta_c / L
-    for s in range(T):
-        h = uxi[s] - (eta_c * chi[:s] * gram[:s, s]) @ g[0, :s]
-        if keep[0] >= 0:
-            hk[keep[0], s] = h
-        for layer in range(1, L + 1):
-            c = layer - 1
-            ph[c, s] = _phi_np(h, act)
-            C[c, :s + 1, s] = ph[c, :s + 1] @ ph[c, s] / P
-            C[c, s, :s] = C[c, :s, s]
-            chol_row(RC[c], C[c], s)
-            h = h + sq * (RC[c, s, :s + 1] @ eps[c, :s + 1]) - (el * chi[:s] * C[c, :s, s]) @ g[layer, :s]
-            if keep[layer] >= 0:
-                hk[keep[layer], s] = h
-        hL[s] = h
-        g[L, s] = v - (eta_c * chi[:s]) @ hL[:s]
-        f[s] = g[L, s] @ h / P
-        chi[s] = f[s] - y[s]
-        for layer in range(L, 0, -1):
-            c = layer - 1
-            G[c, :s + 1, s] = g[layer, :s + 1] @ g[layer, s] / P
-            G[c, s, :s] = G[c, :s, s]
-            chol_row(RG[c], G[c], s)
-            inc = sq * (RG[c, s, :s + 1] @ epsb[c, :s + 1]) - (el * chi[:s] * G[c, :s, s]) @ ph[c, :s]
-            g[c, s] = g[layer, s] + _dphi_from_phi_np(ph[c, s], act) * inc
-        for layer in range(L + 1):
-            if keep[layer] >= 0:
-                gk[keep[layer], s] = g[layer, s]
-    return f, chi, C, G, hk, gk
-
-
-def solve_numba(uxi, gram, v, y, eta_c, eps, epsb, act, keep):
-    """Numba kernel, same signature and result as :func:`solve_numpy`: the kernel of
-    :mod:`nfdlib.limits.true_limit` with the reuse corrections switched off (one code path
-    for NFD and the true limit)."""
-    from . import true_limit
-    return true_limit.solve_numba(uxi, gram, v, y, eta_c, eps, epsb, act, keep, False)[:6]
-
-
-def solve_torch(uxi, gram, v, y, eta_c, eps, epsb, act, keep, device="auto"):
-    """Torch kernel (float64, on CUDA when present), same signature and result as
-    :func:`solve_numpy`: :mod:`nfdlib.limits.true_limit`'s with the corrections off."""
-    from . import true_limit
-    return true_limit.solve_torch(uxi, gram, v, y, eta_c, eps, epsb, act, keep, False, device)[:6]
-
-
-KERNELS = {"numpy": solve_numpy, "numba": solve_numba, "torch": solve_torch}
-
-
 def solve(Xi, y, eta_c: float, noise: Noise, activation: str = "tanh", backend: str = "numba",
           device: str = "auto", keep=(0,)) -> NFDResult:
     """Run the NFD recursion (module docstring) for T = len(Xi) steps of stream SGD on the
     rows of ``Xi`` (T×d) with targets ``y`` (T) and the randomness ``noise``; keep the
     particles of the layers ``keep`` (indices 0..L). A non-finite f is recorded as
-    ``diverged`` (never raised)."""
-    if activation not in ACTIVATIONS:
-        raise ParamError(f"parameter 'activation' = {activation!r} is not allowed; allowed: {', '.join(ACTIVATIONS)}")
-    if backend not in KERNELS:
-        raise ParamError(f"parameter 'backend' = {backend!r} is not allowed; allowed: {', '.join(KERNELS)}")
-    if device not in ("auto", "cpu", "cuda") or (backend != "torch" and device == "cuda"):
-        raise ParamError(f"parameter 'device' = {device!r} is not allowed with backend {backend!r}; "
-                         "allowed: 'auto', 'cpu' ('cuda' with torch)")
-    if not (isinstance(eta_c, (int, float)) and eta_c >= 0):
-        raise ParamError(f"parameter 'eta_c' = {eta_c!r} is not allowed; allowed: a number >= 0")
-    P, L, T = noise.shape
-    Xi = np.atleast_2d(np.asarray(Xi, dtype=np.float64))
-    y = np.asarray(y, dtype=np.float64).ravel()
-    if Xi.shape != (T, noise.u.shape[1]) or y.shape != (T,):
-        raise ParamError(f"parameter 'Xi' must have shape (T, d) = ({T}, {noise.u.shape[1]}) and 'y' "
-                         f"shape ({T},) to match the noise; got {Xi.shape} and {y.shape}")
-    keep = tuple(int(k) for k in keep)
-    if any(k < 0 or k > L for k in keep) or len(set(keep)) != len(keep):
-        raise ParamError(f"parameter 'keep' = {keep!r} is not allowed; allowed: distinct layers in 0..{L}")
-    require_memory(solver_bytes(P, L, T, len(keep)), f"the NFD solver with P={P}, L={L}, T={T}")
-    slots = -np.ones(L + 1, dtype=np.int64)
-    for i, k in enumerate(keep):
-        slots[k] = i
-    d = Xi.shape[1]
-    uxi = np.ascontiguousarray((noise.u @ Xi.T).T / math.sqrt(d))
-    gram = Xi @ Xi.T / d
-    args = (uxi, gram, noise.v, y, float(eta_c), noise.eps, noise.epsb, _ACT[activation], slots)
-    with np.errstate(all="ignore"):
-        if backend == "torch":
-            f, chi, C, G, hk, gk = solve_torch(*args, device=device)
-        else:
-            f, chi, C, G, hk, gk = KERNELS[backend](*args)
-    return NFDResult(f=f, loss=0.5 * chi**2, chi=chi, C=C, G=G, keep=keep, h=hk, g=gk,
-                     diverged=not bool(np.all(np.isfinite(f))))
+    ``diverged`` (never raised). The validation and the kernels are those of
+    :func:`nfdlib.limits.true_limit.solve` with ``corrections=False``."""
+    from . import true_limit
+    r = true_limit.solve(Xi, y, eta_c, noise, activation, False, backend, device, keep)
+    return NFDResult(f=r.f, loss=r.loss, chi=r.chi, C=r.C, G=r.G, keep=r.keep, h=r.h, g=r.g,
+                     diverged=r.diverged)
 
 
 def min_eigenvalues(K: np.ndarray) -> np.ndarray:

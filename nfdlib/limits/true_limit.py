@@ -47,7 +47,7 @@ from numba import njit, prange
 from ..params import ParamError, require_memory
 from ..backends.numba_backend import SAFE_FASTMATH, dphi_of_phi, phi_scalar
 from .nfd import (_ACT, ACTIVATIONS, Noise, _chol_row_nb, _dphi_from_phi_np, _phi_np,
-                  chol_row, coarsen, draw_noise, noise_bytes, synthetic_task)
+                  chol_row, coarsen, draw_noise, noise_bytes, solver_bytes, synthetic_task)
 
 __all__ = ["ACTIVATIONS", "BACKENDS", "Noise", "TrueResult", "coarsen", "draw_noise", "linear_exact",
            "noise_bytes", "solve", "solver_bytes", "stein_solve", "synthetic_task"]
@@ -73,11 +73,6 @@ class TrueResult:
     diverged: bool
 
 
-def solver_bytes(P: int, L: int, T: int, n_keep: int) -> int:
-    """Working memory of one solve (float64): φ(h), g for all layers and steps, h_L, kept particles."""
-    return 8 * P * T * (L + (L + 1) + 1 + 2 * n_keep)
-
-
 def stein_solve(R, e, m):
     """D = R[:m,:m]^{-T} e[:m] (back substitution), with D_k = 0 where the pivot R[k,k] is 0:
     the expected derivatives w.r.t. the Gaussians z^{(0..m-1)} from E[F ε^{(k)}]."""
@@ -100,9 +95,10 @@ def _outputs(L, T, P, n_keep):
 
 
 def solve_numpy(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr):
-    """Reference kernel (numpy, vectorised over particles); arguments as
-    :func:`nfdlib.limits.nfd.solve_numpy` plus ``corr`` (bool). Returns
-    (f, chi, C, G, h_keep, g_keep, corr_fwd, corr_bwd)."""
+    """Reference kernel (numpy, vectorised over particles). ``uxi`` (T×P) = u·ξ_s/√d,
+    ``gram`` (T×T) = ξ_r·ξ_s/d, ``v`` (P), ``y`` (T), ``eps``, ``epsb`` (L×T×P), ``act``
+    0 tanh / 1 relu / 2 linear, ``keep`` (L+1) slot of each layer among the kept ones or -1,
+    ``corr`` (bool; False: NFD). Returns (f, chi, C, G, h_keep, g_keep, corr_fwd, corr_bwd)."""
     L, T, P = eps.shape
     n_keep = int((keep >= 0).sum())
     f, chi, C, G, hk, gk, cf, cb = _outputs(L, T, P, n_keep)
@@ -485,7 +481,8 @@ def solve(Xi, y, eta_c: float, noise: Noise, activation: str = "tanh", correctio
     keep = tuple(int(k) for k in keep)
     if any(k < 0 or k > L for k in keep) or len(set(keep)) != len(keep):
         raise ParamError(f"parameter 'keep' = {keep!r} is not allowed; allowed: distinct layers in 0..{L}")
-    require_memory(solver_bytes(P, L, T, len(keep)), f"the true-limit solver with P={P}, L={L}, T={T}")
+    require_memory(solver_bytes(P, L, T, len(keep)),
+                   f"the {'true-limit' if corrections else 'NFD'} solver with P={P}, L={L}, T={T}")
     slots = -np.ones(L + 1, dtype=np.int64)
     for i, k in enumerate(keep):
         slots[k] = i
