@@ -144,11 +144,10 @@ def solve(Xi, y, eta_c: float, noise: Noise, activation: str = "tanh", backend: 
     rows of ``Xi`` (T×d) with targets ``y`` (T) and the randomness ``noise``; keep the
     particles of the layers ``keep`` (indices 0..L). A non-finite f is recorded as
     ``diverged`` (never raised). The validation and the kernels are those of
-    :func:`nfdlib.limits.true_limit.solve` with ``corrections=False``."""
+    :func:`nfdlib.limits.true_limit.solve` with ``corrections=False`` (its result is an
+    NFDResult whose correction fields are zero)."""
     from . import true_limit
-    r = true_limit.solve(Xi, y, eta_c, noise, activation, False, backend, device, keep)
-    return NFDResult(f=r.f, loss=r.loss, chi=r.chi, C=r.C, G=r.G, keep=r.keep, h=r.h, g=r.g,
-                     diverged=r.diverged)
+    return true_limit.solve(Xi, y, eta_c, noise, activation, False, backend, device, keep)
 
 
 def min_eigenvalues(K: np.ndarray) -> np.ndarray:

@@ -46,7 +46,7 @@ from numba import njit, prange
 
 from ..params import ParamError, require_memory
 from ..backends.numba_backend import SAFE_FASTMATH, dphi_of_phi, phi_scalar
-from .nfd import (_ACT, ACTIVATIONS, Noise, _chol_row_nb, _dphi_from_phi_np, _phi_np,
+from .nfd import (_ACT, ACTIVATIONS, NFDResult, Noise, _chol_row_nb, _dphi_from_phi_np, _phi_np,
                   chol_row, coarsen, draw_noise, noise_bytes, solver_bytes, synthetic_task)
 
 __all__ = ["ACTIVATIONS", "BACKENDS", "Noise", "TrueResult", "coarsen", "draw_noise", "linear_exact",
@@ -56,21 +56,12 @@ BACKENDS = ("numba", "torch", "numpy")
 
 
 @dataclass(frozen=True)
-class TrueResult:
-    """Output of :func:`solve`: as :class:`nfdlib.limits.nfd.NFDResult`, plus ``corr_fwd`` and
+class TrueResult(NFDResult):
+    """Output of :func:`solve`: :class:`nfdlib.limits.nfd.NFDResult` plus ``corr_fwd`` and
     ``corr_bwd`` (L×T): E[ż_ℓ^{(s)}²] and E[ẑ̇_ℓ^{(s)}²] (index ℓ-1), and ``corrections``."""
-    f: np.ndarray
-    loss: np.ndarray
-    chi: np.ndarray
-    C: np.ndarray
-    G: np.ndarray
-    keep: tuple
-    h: np.ndarray
-    g: np.ndarray
     corr_fwd: np.ndarray
     corr_bwd: np.ndarray
     corrections: bool
-    diverged: bool
 
 
 def stein_solve(R, e, m):
@@ -199,6 +190,21 @@ def _dot(x, w):
     return acc
 
 
+@njit(inline="always")
+def _kernel_row(part, K, R, s, n, sq, el, chi, z, a):
+    """Step s's row of one layer's kernel K (C_ℓ or G_ℓ) from the chunks' partial sums over n
+    particles, its Cholesky row in R, the innovation weights z = R[s, :s+1]/√L and the drift
+    weights a_r = -(η_c/L) χ_r K[r, s] (r < s)."""
+    for r in range(s + 1):
+        K[r, s] = part[:, r].sum() / n
+        K[s, r] = K[r, s]
+    _chol_row_nb(R, K, s)
+    for r in range(s + 1):
+        z[r] = sq * R[s, r]
+    for r in range(s):
+        a[r] = -el * chi[r] * K[r, s]
+
+
 def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb,
                  ph, g, hL, nchunk):
     """Numba kernel: per layer one parallel pass over particle chunks updates the particles and
@@ -240,14 +246,7 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
                 _project(epsb[0], s, lo, hi, phs, part[ch, T:])
         for layer in range(1, L + 1):
             c = layer - 1
-            for r in range(s + 1):
-                C[c, r, s] = part[:, r].sum() / P
-                C[c, s, r] = C[c, r, s]
-            _chol_row_nb(RC[c], C[c], s)
-            for r in range(s + 1):
-                z[r] = sq * RC[c, s, r]
-            for r in range(s):
-                a[r] = -el * chi[r] * C[c, r, s]
+            _kernel_row(part, C[c], RC[c], s, P, sq, el, chi, z, a)
             use = corr and s > 0
             if use:
                 for k in range(s):
@@ -294,14 +293,7 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
         chi[s] = f[s] - y[s]
         for layer in range(L, 0, -1):
             c = layer - 1
-            for r in range(s + 1):
-                G[c, r, s] = part[:, r].sum() / P
-                G[c, s, r] = G[c, r, s]
-            _chol_row_nb(RG[c], G[c], s)
-            for r in range(s + 1):
-                z[r] = sq * RG[c, s, r]
-            for r in range(s):
-                a[r] = -el * chi[r] * G[c, r, s]
+            _kernel_row(part, G[c], RG[c], s, P, sq, el, chi, z, a)
             if corr:
                 for k in range(s + 1):
                     e[k] = part[:, T + k].sum() / P
