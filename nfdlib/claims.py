@@ -19,6 +19,7 @@ from .store import _PACKAGE_DIR, atomic_write_json, atomic_write_bytes, results_
 
 LEDGER_PROFILES = ("book", "paper")
 SETTING_KEYS = ("activation", "train", "arch")  # parameters that tell a chapter's runs apart
+RUN_KEYS = ("backend", "device", "executor")  # where and how a run ran, not what
 
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive")
 
@@ -150,7 +151,11 @@ def write_ledger(result: dict) -> None:
         return
     folder = ledger_dir()
     params = result["params"]
-    setting = ", ".join(f"{k}={params[k]}" for k in SETTING_KEYS if isinstance(params.get(k), str))
+    # what tells this run apart: the chapter's setting keys, then every other parameter set
+    # away from the profile's defaults (except where and how it ran)
+    shown = {k: params[k] for k in SETTING_KEYS if isinstance(params.get(k), str)}
+    shown.update({k: v for k, v in result.get("overrides", {}).items() if k not in RUN_KEYS})
+    setting = ", ".join(f"{k}={v}" for k, v in shown.items())
     entry = {"experiment": result["experiment"], "profile": profile, "setting": setting,
              "date": result.get("provenance", {}).get("date", ""), "claims": result["claims"]}
     # one file per experiment, profile and parameter set: a chapter that runs an experiment

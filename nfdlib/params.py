@@ -149,6 +149,20 @@ class Params:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def overrides(self) -> dict[str, Any]:
+        """The parameters whose value differs from this profile's default (the field default
+        updated by ``PROFILE_DEFAULTS``): what sets this run apart from the profile."""
+        profile = self.PROFILE_DEFAULTS.get(getattr(self, "profile", None), {})
+        out = {}
+        for f in fields(self):
+            if f.name == "profile":
+                continue
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            value = getattr(self, f.name)
+            if value != profile.get(f.name, default):
+                out[f.name] = value
+        return out
+
     def replace(self, **changes: Any) -> "Params":
         d = self.to_dict()
         d.update(changes)

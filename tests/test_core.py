@@ -161,6 +161,20 @@ def test_ledger_written_for_book_profile_only(tmp_path):
     assert "| P4.2 |" in (claims.ledger_dir() / "dashboard.md").read_text()
 
 
+def test_ledger_setting_names_what_departs_from_the_profile(tmp_path):
+    """A paper-profile run with a smaller size than the profile's says so in the dashboard."""
+    from nfdlib.experiments.e1_true_limit import E1Params
+    p = E1Params.build(profile="smoke", deep_width=16, backend="numpy")
+    assert p.overrides() == {"deep_width": 16, "backend": "numpy"}
+    assert E1Params.build(profile="smoke").overrides() == {}
+    result = {"experiment": "demo", "params": dict(p.to_dict(), profile="book"), "overrides": p.overrides(),
+              "claims": [claims.record("E.1", "not reproduced", 1, 1)], "provenance": {"date": "d"}}
+    claims.write_ledger(result)
+    [row] = claims.collect_ledger()
+    assert row["setting"] == "deep_width=16"
+    assert "(deep_width=16)" in (claims.ledger_dir() / "dashboard.md").read_text()
+
+
 def test_one_version_everywhere():
     """nfdlib.__version__, CITATION.cff and the book's footer carry the same version."""
     import re

@@ -58,8 +58,9 @@ def get(name: str) -> Experiment:
 
 def execute(name: str, root=None, **settings: Any) -> dict:
     """Validate ``settings``, run the experiment (resuming stored points), check its claims
-    and store the result; return ``{"experiment", "params", "claims", "data", "provenance",
-    "folder"}`` (``folder``: where the run's points and result are stored)."""
+    and store the result; return ``{"experiment", "params", "overrides", "claims", "data",
+    "provenance", "folder"}`` (``overrides``: the parameters set away from the profile's
+    defaults; ``folder``: where the run's points and result are stored)."""
     exp = get(name)
     params = exp.Params.build(**settings)
     store = RunStore(name, params.to_dict(), root=root)
@@ -68,7 +69,8 @@ def execute(name: str, root=None, **settings: Any) -> dict:
     seconds = time.perf_counter() - t0
     claims = exp.check(data, params)
     result = to_jsonable({
-        "experiment": name, "params": params.to_dict(), "claims": claims, "data": data,
+        "experiment": name, "params": params.to_dict(), "overrides": params.overrides(),
+        "claims": claims, "data": data,
         "provenance": provenance(backend=getattr(params, "backend", None),
                                  device=getattr(params, "device", None), seconds=seconds),
         "folder": str(store.folder),
