@@ -11,8 +11,9 @@
    row just reduced over all particles, so a row cannot be reused from cache before the other
    L - 1 layers have passed (2 GB at these sizes against a 32 MB cache). The traffic is
    8·P·L·Σ_s(6s + 6) = 24·P·L·T(T + 1) bytes, and no kernel is faster than that traffic
-   divided by the machine's read bandwidth, measured here with BLAS gemv on arrays of the
-   history's shape;
+   divided by the machine's read bandwidth, measured here on arrays of the history's size
+   (BLAS gemv and a plain streaming sum, the best of both; the bandwidth of this shared
+   machine varies by ±20% between runs, so the measured time can come out slightly below it);
 3. cost exponents in P, L and T (expected P·L·T²: exponents 1, 1, 2; at small T the
    O(P·L·T) part lowers the T exponent).
 
@@ -24,8 +25,11 @@ from __future__ import annotations
 import argparse
 import time
 
+import numba
 import numpy as np
+from numba import njit, prange
 
+from nfdlib.backends.numba_backend import SAFE_FASTMATH
 from nfdlib.limits import nfd
 from nfdlib.metrics import power_law_fit
 
@@ -46,19 +50,37 @@ def traffic_bytes(P: int, L: int, T: int) -> int:
     return 24 * P * L * T * (T + 1)
 
 
+@njit(parallel=True, fastmath=SAFE_FASTMATH)
+def _stream_sum(flat, nchunk):
+    """Σ of a 1-D array, read once in ``nchunk`` contiguous pieces by all threads."""
+    size = (flat.size + nchunk - 1) // nchunk
+    part = np.zeros(nchunk)
+    for ch in prange(nchunk):
+        acc = 0.0
+        for q in range(ch * size, min(flat.size, (ch + 1) * size)):
+            acc += flat[q]
+        part[ch] = acc
+    return part.sum()
+
+
 def read_bandwidth(P: int, L: int, T: int, repeat: int = 5) -> float:
-    """Bytes per second of numpy's BLAS gemv in both directions (w·X_ℓ and X_ℓ·v, the two
-    operations of the solver) over L arrays X_ℓ of T×P float64, visited in turn as the solver
-    visits its layers: the best of both directions and ``repeat`` sweeps."""
+    """Bytes per second read from memory, the best of three ways of reading L arrays X_ℓ of
+    T×P float64 (the size of the solver's history): numpy's BLAS gemv in both directions
+    (w·X_ℓ and X_ℓ·v, the solver's two operations, layer after layer) and a plain parallel
+    streaming sum; best of ``repeat`` sweeps each."""
     X = np.random.default_rng(0).standard_normal((L, T, P))
     w, v = np.ones(T), np.ones(P)
     out_p, out_t = np.empty(P), np.empty(T)
+    flat = X.reshape(-1)
+    _stream_sum(flat[:1024], 8)  # compile
+    sweeps = (lambda: [np.dot(w, X[layer], out=out_p) for layer in range(L)],
+              lambda: [np.dot(X[layer], v, out=out_t) for layer in range(L)],
+              lambda: _stream_sum(flat, 8 * numba.get_num_threads()))
     best = np.inf
     for _ in range(repeat):
-        for op in (lambda x: np.dot(w, x, out=out_p), lambda x: np.dot(x, v, out=out_t)):
+        for sweep in sweeps:
             t0 = time.perf_counter()
-            for layer in range(L):
-                op(X[layer])
+            sweep()
             best = min(best, time.perf_counter() - t0)
     return X.nbytes / best
 
@@ -78,7 +100,7 @@ def main() -> None:
               + f"; numba/numpy = {t['numpy'] / t['numba']:.2f}x, torch/numpy = {t['numpy'] / t['torch']:.2f}x")
     traffic, bw = traffic_bytes(P, L, T), read_bandwidth(P, L, T)
     bound = traffic / bw
-    print(f"at P={P}: memory traffic of one solve {traffic / 1e9:.1f} GB; read bandwidth (BLAS gemv) "
+    print(f"at P={P}: memory traffic of one solve {traffic / 1e9:.1f} GB; read bandwidth "
           f"{bw / 1e9:.1f} GB/s -> no kernel takes less than {bound:.3f} s here")
     for b, s in t.items():
         print(f"  {b:6s} moves {traffic / s / 1e9:5.1f} GB/s = {bound / s:4.0%} of the bound")
