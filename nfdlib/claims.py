@@ -19,7 +19,7 @@ from .store import _PACKAGE_DIR, atomic_write_json, atomic_write_bytes, results_
 
 LEDGER_PROFILES = ("book", "paper")
 SETTING_KEYS = ("activation", "train", "arch")  # parameters that tell a chapter's runs apart
-RUN_KEYS = ("backend", "device", "executor")  # where and how a run ran, not what
+RUN_KEYS = ("backend", "device", "executor", "progress")  # where and how a run ran, not what
 
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive")
 
