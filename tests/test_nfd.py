@@ -207,9 +207,9 @@ def test_a54_reports_a_diverged_learning_rate_and_leaves_it_out():
     """A trajectory that blew up is 'diverged at step k', not 'degenerate', and does not
     decide the verdict."""
     p = a54.A54Params.build(profile="smoke")
-    good = {"f": [0.1, 0.2, 0.3], "min_C": 0.03, "min_C_coarse": 0.03, "max_C": 1.0,
+    good = {"diverged_at": None, "min_C": 0.03, "min_C_coarse": 0.03, "max_C": 1.0,
             "min_G": 1e-3, "min_G_coarse": 1e-3, "max_G": 1.0}
-    blown = {"f": [0.1, 5e200, None], "min_C": -2e-16, "min_C_coarse": -2e-16, "max_C": 1.0,
+    blown = {"diverged_at": 2, "min_C": -2e-16, "min_C_coarse": -2e-16, "max_C": 1.0,
              "min_G": -3e54, "min_G_coarse": -1e113, "max_G": 1e120}
     rows = [good, good, blown]
     data = {k: [r[k] for r in rows] for k in good}
@@ -217,6 +217,6 @@ def test_a54_reports_a_diverged_learning_rate_and_leaves_it_out():
     rec = a54.check(data, p)
     assert rec[0]["status"] == ["positive", "positive", "diverged at step 2"]
     assert rec[0]["verdict"] == "reproduced" and rec[0]["measured"]["eta_c=1"] == {"status": "diverged at step 2"}
-    data["f"] = data["f"][::-1]  # the default η_c diverged: nothing to judge it by
+    data["diverged_at"] = data["diverged_at"][::-1]  # the default η_c diverged: nothing to judge it by
     assert a54.check(data, p)[0]["verdict"] == "inconclusive"
-    assert a54.divergence_step([0.0, float("nan")]) == 1 and a54.divergence_step([1.0]) is None
+    assert nfd.divergence_step([0.1, 5e200, None]) == 2 and nfd.divergence_step([1.0]) is None

@@ -13,7 +13,8 @@ the same minimum within a relative ``rel_tol`` and the minimum must exceed 1e-8�
 
 ``data``: ``eta_cs``; ``lam_C``, ``lam_G`` (one L×T array per η_c), ``min_C``, ``min_G`` (their
 minima over t and s), ``min_C_coarse``, ``min_G_coarse`` (the same with P/coarse_factor
-particles), ``max_C``, ``max_G`` (max |K|), ``f``, ``loss``, ``diverged``.
+particles), ``max_C``, ``max_G`` (max |K|), ``f``, ``loss``, ``diverged_at`` (per η_c, the
+step where the trajectory diverged, or None) and ``diverged`` (the η_c that did).
 """
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def point(params: dict, eta_c: float) -> dict:
     res, lam_C, lam_G = _lams(p, eta_c, p.particles, 0)
     _, lc, lg = _lams(p, eta_c, max(2, p.particles // p.coarse_factor), 1)
     return {"eta_c": eta_c, "lam_C": lam_C, "lam_G": lam_G, "f": res.f, "loss": res.loss,
-            "diverged": res.diverged, "min_C_coarse": _nanmin(lc), "min_G_coarse": _nanmin(lg),
+            "diverged_at": res.diverged_at, "min_C_coarse": _nanmin(lc), "min_G_coarse": _nanmin(lg),
             "max_C": _nanmax(res.C), "max_G": _nanmax(res.G)}
 
 
@@ -89,7 +90,8 @@ def run(params: A54Params, store) -> dict:
     keys = ("lam_C", "lam_G", "f", "loss", "min_C_coarse", "min_G_coarse", "max_C", "max_G")
     data = {k: [r[k] for r in recs] for k in keys}
     data["eta_cs"] = params.eta_cs
-    data["diverged"] = [r["eta_c"] for r in recs if r["diverged"]]
+    data["diverged_at"] = [r["diverged_at"] for r in recs]
+    data["diverged"] = [r["eta_c"] for r in recs if r["diverged_at"] is not None]
     data["min_C"] = [_nanmin(r["lam_C"]) for r in recs]
     data["min_G"] = [_nanmin(r["lam_G"]) for r in recs]
     return data
@@ -121,12 +123,6 @@ def _worst(a: str, b: str) -> str:
     return min(a, b, key=order.index)
 
 
-def divergence_step(f) -> int | None:
-    """The first step s whose f_s is not finite (the run diverged there), or None."""
-    bad = np.flatnonzero(~np.isfinite(np.array(f, dtype=float)))
-    return int(bad[0]) if bad.size else None
-
-
 def check(data: dict, params: A54Params) -> list[dict]:
     """A5.4 and F3: for every η_c, the :func:`status` of min_{t,s} λ_min(C) and of λ_min(G)
     (the worse of the two), or ``diverged at step k`` when the trajectory blew up (its kernels
@@ -134,7 +130,7 @@ def check(data: dict, params: A54Params) -> list[dict]:
     η_c: reproduced when every one is positive; partly when the default (first) η_c is and
     another is not; not reproduced when the default is degenerate; inconclusive when the
     default is unresolved or diverged."""
-    steps = [divergence_step(f) for f in data["f"]]
+    steps = data["diverged_at"]
     st = [f"diverged at step {k}" if k is not None else
           _worst(status(mc, mcc, xc, params.rel_tol), status(mg, mgc, xg, params.rel_tol))
           for k, mc, mcc, xc, mg, mgc, xg in zip(steps, data["min_C"], data["min_C_coarse"], data["max_C"],

@@ -61,7 +61,8 @@ class Noise:
 @dataclass(frozen=True)
 class NFDResult:
     """Output of :func:`solve`: f (T), loss (T), chi (T), C and G (L×T×T, index ℓ-1 holds
-    C_ℓ, G_ℓ), the particles h, g at the layers ``keep`` (K×T×P) and a divergence flag."""
+    C_ℓ, G_ℓ), the particles h, g at the layers ``keep`` (K×T×P) and ``diverged_at``, the
+    first step whose f is not finite (None: the run did not diverge)."""
     f: np.ndarray
     loss: np.ndarray
     chi: np.ndarray
@@ -70,7 +71,17 @@ class NFDResult:
     keep: tuple
     h: np.ndarray
     g: np.ndarray
-    diverged: bool
+    diverged_at: int | None
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at is not None
+
+
+def divergence_step(f) -> int | None:
+    """The first step s whose f_s is not finite (the run diverged there), or None."""
+    bad = np.flatnonzero(~np.isfinite(np.array(f, dtype=float)))
+    return int(bad[0]) if bad.size else None
 
 
 def noise_bytes(P: int, L: int, T: int, d: int) -> int:
@@ -143,7 +154,7 @@ def solve(Xi, y, eta_c: float, noise: Noise, activation: str = "tanh", backend: 
     """Run the NFD recursion (module docstring) for T = len(Xi) steps of stream SGD on the
     rows of ``Xi`` (T×d) with targets ``y`` (T) and the randomness ``noise``; keep the
     particles of the layers ``keep`` (indices 0..L). A non-finite f is recorded as
-    ``diverged`` (never raised). The validation and the kernels are those of
+    ``diverged_at`` (its step; never raised). The validation and the kernels are those of
     :func:`nfdlib.limits.true_limit.solve` with ``corrections=False`` (its result is an
     NFDResult whose correction fields are zero)."""
     from . import true_limit

@@ -47,7 +47,8 @@ from numba import njit, prange
 from ..params import ParamError, require_memory
 from ..backends.numba_backend import SAFE_FASTMATH, dphi_of_phi, phi_scalar
 from .nfd import (_ACT, ACTIVATIONS, NFDResult, Noise, _chol_row_nb, _dphi_from_phi_np, _phi_np,
-                  chol_row, coarsen, draw_noise, noise_bytes, solver_bytes, synthetic_task)
+                  chol_row, coarsen, divergence_step, draw_noise, noise_bytes, solver_bytes,
+                  synthetic_task)
 
 __all__ = ["ACTIVATIONS", "BACKENDS", "Noise", "TrueResult", "coarsen", "draw_noise", "linear_exact",
            "noise_bytes", "solve", "solver_bytes", "stein_solve", "synthetic_task"]
@@ -455,7 +456,7 @@ def solve(Xi, y, eta_c: float, noise: Noise, activation: str = "tanh", correctio
     """Run the true-limit recursion (module docstring; ``corrections=False``: NFD, D5.3) for
     T = len(Xi) steps of stream SGD (loss ½(f-y)², rate η_c) on the rows of ``Xi`` with
     targets ``y`` and the randomness ``noise`` (:func:`draw_noise`); keep the particles of the
-    layers ``keep``. A non-finite f is recorded as ``diverged``, never raised."""
+    layers ``keep``. A non-finite f is recorded as ``diverged_at`` (its step), never raised."""
     _check_common(activation, eta_c)
     if not isinstance(corrections, (bool, np.bool_)):
         raise ParamError(f"parameter 'corrections' = {corrections!r} is not allowed; allowed: True, False")
@@ -489,7 +490,7 @@ def solve(Xi, y, eta_c: float, noise: Noise, activation: str = "tanh", correctio
             out = KERNELS[backend](*args)
     f, chi, C, G, hk, gk, cf, cb = out
     return TrueResult(f=f, loss=0.5 * chi**2, chi=chi, C=C, G=G, keep=keep, h=hk, g=gk, corr_fwd=cf,
-                      corr_bwd=cb, corrections=bool(corrections), diverged=not bool(np.all(np.isfinite(f))))
+                      corr_bwd=cb, corrections=bool(corrections), diverged_at=divergence_step(f))
 
 
 def linear_exact(Xi, y, eta_c: float, depth: int, corrections: bool = True) -> dict:
