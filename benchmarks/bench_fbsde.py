@@ -9,21 +9,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import numpy as np
 
 from nfdlib.limits import fbsde
-
-
-def best_time(fn, repeat):
-    fn()  # compile / warm up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from timing import best_time
 
 
 def main():

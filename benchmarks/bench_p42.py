@@ -7,21 +7,11 @@ explicitly), on the same draws, in one run. Prints seconds and ratios.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
 from nfdlib.gaussian.init import gia_pair
-
-
-def best_time(fn, repeat: int) -> float:
-    fn()                                   # compile / warm up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from timing import best_time
 
 
 def main() -> None:
