@@ -31,6 +31,7 @@ import numpy as np
 from .. import claims
 from ..executor import check_executor, run_grid
 from ..limits import nfd
+from ..limits.particles import _ACT, _phi_np
 from ..metrics import mean_se, power_law_fit_dict
 from ..model import DEVICES, NetworkSpec
 from ..network import Network
@@ -116,7 +117,7 @@ def train_network(p: T56Params, width: int, depth: int, backward: str, seed: int
         hs = pas.numpy("hs")[:, 0, :]
         net.backward(pas, np.ones((1, 1)))
         gs = pas.numpy("gs")[:, 0, :]
-        feats[:, s] = nfd._phi_np(hs[:-1], nfd._ACT[p.activation])
+        feats[:, s] = _phi_np(hs[:-1], _ACT[p.activation])
         grads[:, s] = gs[1:]
         hL = hs[-1]
         if not np.isfinite(f[s]):
