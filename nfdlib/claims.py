@@ -64,6 +64,9 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in [
     Claim("F3", "Fig. 3: NFD kernels nondegenerate", "λ_min > 0", "ch5_nfd"),
     Claim("F4", "Fig. 4: pre- vs post-activation", "post-act features diverge", "ch3_post_activation"),
     Claim("F5", "Fig. 5: Fig. 2 at width 256", "as Fig. 2", "appG_gia"),
+    Claim("G-stab", "App. G: vanilla and µP ResNets become unstable with depth, depth-µP does not",
+          "a one-ulp perturbation of the initial weights grows to O(1) at depth (vanilla, µP "
+          "ResNet); stays at rounding level at every depth (depth-µP)", "appG_gia"),
 ]}
 
 
