@@ -2,11 +2,11 @@
 pre- vs post-activation) and the per-layer profiles with the growth-law fit."""
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..metrics import mean_se
 from . import save_figure
+from .p31_check import divergence
 
 STYLE = {"depth_mup": ("C0", "-", "pre-activation (Eq. 1)"),
          "post_act": ("C3", "--", "post-activation (Eq. 29)")}
@@ -62,7 +62,6 @@ def plot(data, params, path=None):
     """Fig. 4: (a) feature norm √(|h_L|²/n) vs depth at init (largest width; contrasts in
     grey), (b) training loss and (c) test loss during SGD, pre vs post."""
     import matplotlib.pyplot as plt
-    from .p31_post_activation import divergence
     act = params.activation
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     ax = axes[0]
@@ -107,7 +106,6 @@ def plot_profiles(data, params, path=None):
     """Per-layer E[h_ℓ] against ℓ/L (largest width, seed mean) for both designs, and
     log E[h_L] against √L with the stretched-exponential fit and the mean-field recursion."""
     import matplotlib.pyplot as plt
-    from .p31_post_activation import divergence
     act = params.activation
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     cmap = plt.get_cmap("viridis")

@@ -1,4 +1,4 @@
-"""The mathematics of Proposition 3.1 (MATH.md §1) evaluated numerically.
+"""The mathematics of Proposition 3.1 (the paper's §3 and App. B) evaluated numerically.
 
 For the post-activation block of Eq. 29, ``h_ℓ = h_{ℓ-1} + (1/√L) φ(W_ℓ h_{ℓ-1}/√n)``, each
 coordinate of ``u = W_ℓ h_{ℓ-1}/√n`` is exactly ``N(0, σ²)`` given ``h_{ℓ-1}``, with
