@@ -163,9 +163,12 @@ def check(data: dict, params) -> list:
     fnote = (f"features {'diverge' if dv['diverges'] else 'do not diverge'}; at L = {deepest} "
              f"post-act {'is' if post_worse else 'is not'} less stable in training "
              f"({post_t['diverged']}/{post_t['runs']} vs {pre_t['diverged']}/{pre_t['runs']} diverged)")
+    # the final test losses (in ``training``) move by ~1e-4 between BLAS kernels: ReLU
+    # training is not bitwise stable, so they are details, not the measured figure
+    diverged = {a: {L: f"{r['diverged']}/{r['runs']}" for L, r in by_L.items()} for a, by_L in tr.items()}
     recs.append(claims.record("F4", fv, {"features_diverge": dv["diverges"],
                                          "post_less_stable_at_L": {deepest: bool(post_worse)},
-                                         "training": tr},
+                                         "diverged_runs": diverged},
                               "post-act feature norms diverge with depth; pre-act trains more stably",
-                              note=fnote))
+                              note=fnote, training=tr))
     return recs
