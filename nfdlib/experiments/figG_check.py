@@ -161,6 +161,16 @@ def stability_verdict(arch: str, by_depth: dict[int, dict]) -> str:
     return {"unstable": "reproduced", "stable": "not reproduced"}.get(deepest, "inconclusive")
 
 
+def stability_measured(arch: str, by_depth: dict[int, dict]) -> str:
+    """The figure that decides G-stab, in words: the classes of every depth for depth-µP, the
+    class of the deepest depth otherwise (the spreads themselves, O(1) where a run is
+    unstable, are a fresh draw on every machine and stay in the record's details)."""
+    if arch == "depth_mup":
+        return "; ".join(f"L = {L}: {v['class']}" for L, v in by_depth.items())
+    deepest = max(by_depth)
+    return f"L = {deepest}: {by_depth[deepest]['class']}"
+
+
 def check(data: dict, p: GIAParams) -> list[dict]:
     """F2 (width 128) and F5 (width 256; other widths: F2's statement at that width), decided
     on depth-µP; G-stab per architecture, from the twins of every width."""
@@ -187,11 +197,11 @@ def check(data: dict, p: GIAParams) -> list[dict]:
             by_depth = stability_by_depth(rows, arch)
             if not by_depth:
                 continue
-            measured = {f"L={L}": f"{v['class']}, median {v['median']:.1e}"
-                        for L, v in by_depth.items()}
             records.append(claims.record(
-                "G-stab", stability_verdict(arch, by_depth), measured,
+                "G-stab", stability_verdict(arch, by_depth), stability_measured(arch, by_depth),
                 f"{STABILITY_PREDICTION[arch]} (twin one ulp apart: stable ≤ {INSENSITIVE:g}, "
                 f"unstable ≥ {SENSITIVE:g} relative distance)",
-                arch=arch, spreads={str(L): v["spreads"] for L, v in by_depth.items()}))
+                arch=arch, median_spread={str(L): v["median"] for L, v in by_depth.items()},
+                classes={str(L): v["class"] for L, v in by_depth.items()},
+                spreads={str(L): v["spreads"] for L, v in by_depth.items()}))
     return records
