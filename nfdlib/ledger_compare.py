@@ -70,10 +70,17 @@ def differences(ref, new, where: str = "") -> list[str]:
     return [] if ref == new else [f"{where}: {ref!r} vs {new!r}"]
 
 
-def compare(reference: Path, candidate: Path) -> tuple[list[str], list[str]]:
+def compare(reference: Path, candidate: Path,
+            complete_profile: str | None = None) -> tuple[list[str], list[str]]:
     """(records compared, problems) between the ledger folders ``reference`` and
-    ``candidate``: each record file of the candidate against the file of the same name."""
+    ``candidate``: each record file of the candidate against the file of the same name.
+    With ``complete_profile``, every reference record of that profile must also be in the
+    candidate (a stale committed record, which the book no longer makes, is a problem)."""
     compared, problems = [], []
+    if complete_profile is not None:
+        for path in sorted(Path(reference).glob(f"*.{complete_profile}.*.json")):
+            if not (Path(candidate) / path.name).exists():
+                problems.append(f"{path.name}: committed, but not made by this run")
     for path in sorted(Path(candidate).glob("*.json")):
         ref_path = Path(reference) / path.name
         if not ref_path.exists():
@@ -101,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("reference", type=Path, help="the committed ledger (book/_claims)")
     parser.add_argument("candidate", type=Path, help="a ledger re-made on another machine")
+    parser.add_argument("--complete", metavar="PROFILE",
+                        help="every committed record of this profile must be re-made")
     args = parser.parse_args(argv)
-    compared, problems = compare(args.reference, args.candidate)
+    compared, problems = compare(args.reference, args.candidate, args.complete)
     for line in compared:
         print("  same:", line)
     for line in problems:

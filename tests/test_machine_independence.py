@@ -54,6 +54,16 @@ def test_a_record_without_committed_counterpart_fails(tmp_path):
     assert problems and "no record" in problems[0]
 
 
+def test_a_committed_record_the_run_no_longer_makes_fails_when_complete(tmp_path):
+    ref = _ledger(tmp_path / "ref", MEASURED)
+    _ledger(ref, MEASURED, name="y.book.0000.json")
+    _ledger(ref, MEASURED, name="y.paper.0000.json")  # paper records are not re-made by CI
+    new = _ledger(tmp_path / "new", MEASURED)
+    assert ledger_compare.compare(ref, new)[1] == []
+    _, problems = ledger_compare.compare(ref, new, complete_profile="book")
+    assert problems == ["y.book.0000.json: committed, but not made by this run"]
+
+
 def _final_test_loss(arch: str, perturb: bool) -> float:
     """A deliberately machine-sensitive 'measured figure': the final test loss of a depth-32
     network, trained from the seed-0 weights or from those weights moved by one ulp (what a
