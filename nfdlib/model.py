@@ -1,4 +1,4 @@
-"""Architectures of MATH.md §1 (the paper's Eq. 1 and its variants) and their initialisation.
+"""Architectures of book/notes/model.md (the paper's Eq. 1 and its variants) and their initialisation.
 
 All weights are i.i.d. N(0, 1); width and depth factors are explicit multipliers:
 

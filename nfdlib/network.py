@@ -1,5 +1,5 @@
 """Finite-width networks on any backend: forward pass, backward pass with reused (true
-backprop) or decoupled backward weights (MATH.md §2), and SGD with η = η_c·n (MATH.md §3).
+backprop) or decoupled backward weights (book/notes/model.md), and SGD with η = η_c·n (Eq. 2).
 
 One SGD step on a batch (X, Y) of size B, with χ_b = ∂loss/∂f(ξ_b) and gradients averaged
 over the batch (Eq. 2 with η = η_c n):

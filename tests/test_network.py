@@ -117,7 +117,7 @@ def test_decoupled_differs_only_through_backward_weights(arch):
     for key in "UWV":
         np.testing.assert_array_equal(reused.weights()[key], same.weights()[key])
     # with an independent B: the forward pass and g_L agree, the backward pass does not,
-    # and the update of B equals the update of W (shared updates, MATH.md §2)
+    # and the update of B equals the update of W (shared updates, book/notes/model.md)
     reused = Network(spec_r, weights={k: weights[k] for k in "UWV"})
     dec = Network(spec_d, weights=weights)
     pr, pd = reused.forward(X), dec.forward(X)

@@ -51,7 +51,7 @@ def test_positive_dominance_constants_are_computed():
 
 
 def test_mean_field_pre_activation_relu_is_exact():
-    # E relu(√q Z)² = q/2, so q_L = q_0 (1 + 1/(2L))^L (MATH.md §4)
+    # E relu(√q Z)² = q/2, so q_L = q_0 (1 + 1/(2L))^L (book/notes/gaussian.md)
     _, q = mean_field("relu", "depth_mup", 16)
     assert q[-1] == pytest.approx((1 + 1 / 32) ** 16, rel=1e-8)
 

@@ -1,5 +1,5 @@
 """The one-step gap experiment (P5.2, C5.7): the null experiment gives exactly zero, the
-first-order formula of MATH.md §5 matches small steps, the backends agree, and the claim
+first-order formula of book/notes/one_step_gap.md matches small steps, the backends agree, and the claim
 checks recover known signatures and fail on wrong ones."""
 import numpy as np
 import pytest

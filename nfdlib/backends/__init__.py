@@ -14,7 +14,7 @@ Every backend module provides, with the same signatures (arrays in its native ty
     f = h_L V / n.
 ``backward(Bw, V, hs, xs, us, chi, sc, act) -> (gs, deltas)``
     (φ' is evaluated through the stored φ values: 1 - φ² for tanh, 1{φ > 0} for ReLU)
-    gs[ℓ] = g_ℓ = n ∂f/∂h_ℓ contracted with χ = ∂loss/∂f (MATH.md §2, Eq. 3) using the
+    gs[ℓ] = g_ℓ = n ∂f/∂h_ℓ contracted with χ = ∂loss/∂f (the paper's Eq. 3; book/notes/model.md) using the
     backward weights Bw; deltas[ℓ-1] = the gradient entering W_ℓ's branch, so that
     ∂loss/∂W_ℓ = (m/n) Σ_b deltas[ℓ-1]ᵀ xs[ℓ-1].
 ``add_outer(T, a, b, scale)``: T += scale·aᵀb;  ``add_outer_layers(T, A, B, scale)``:

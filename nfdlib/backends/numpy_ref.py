@@ -1,5 +1,5 @@
-"""The numpy reference backend: the equations of MATH.md §1–3 written out plainly, layer by
-layer. It is the oracle of the tests, not a product path."""
+"""The numpy reference backend: the equations of book/notes/model.md (the paper's Eqs. 1–3)
+written out plainly, layer by layer. It is the oracle of the tests, not a product path."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""P4.1, Gaussian representation of the backward increments at initialisation (MATH.md §4,
+"""P4.1, Gaussian representation of the backward increments at initialisation (book/notes/gaussian.md,
 Eqs. 7–8; :mod:`nfdlib.gaussian.init`).
 
 (a) Identity. On one network (float64, the chosen backend's forward and backward kernels)

@@ -1,4 +1,4 @@
-"""P4.2, Gaussian independence approximation at initialisation (MATH.md §4).
+"""P4.2, Gaussian independence approximation at initialisation (book/notes/gaussian.md).
 
 With the coupling ``W̃_ℓ = W_ℓ(I - P_ℓ) + ζ_ℓ x̂_ℓᵀ`` (:mod:`nfdlib.gaussian.init`) the true
 backward pass ``g`` (reused weights) and the decoupled one ``g̃`` live on one probability

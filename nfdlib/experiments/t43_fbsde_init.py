@@ -1,5 +1,5 @@
 """T4.3 and Fig. 1 (initialisation): the forward–backward SDE limit of a depth-µP ResNet at
-initialisation (MATH.md §4).
+initialisation (Thm. 4.3; book/notes/fbsde.md).
 
 Three measurements, all on the particle solver of :mod:`nfdlib.limits.fbsde`:
 
@@ -216,7 +216,7 @@ def run(p: FBSDEParams, store) -> dict:
 # ----------------------------------------------------------------------------- checks
 
 def check_moments(moments: list[dict]) -> dict:
-    """z-scores of the particle moments against the exact chain values (MATH.md §4)."""
+    """z-scores of the particle moments against the exact chain values (book/notes/gaussian.md)."""
     z = []
     for m in moments:
         z.append((m["E_h2_at_1"] - m["chain_q_L"]) / max(m["E_h2_se"], 1e-300))
@@ -259,7 +259,7 @@ def check_t43(data: dict, rate_activation: str = "tanh") -> dict:
               for a, f in fits.items() if f is not None and a != rate_activation}
     return claims.record("T4.3", verdict, measured,
                          {"strong error": "O(1/L) for h and g (order >= 1)",
-                          "MATH.md": "order ~2 for h, ~1 for g (tanh)",
+                          "book's derivation": "order ~2 for h, ~1 for g (tanh)",
                           "moments": f"within {Z_MAX:g} SE of the exact chain values"},
                          moments_ok=mom["ok"], h_bound_ok=rate["h"]["bound_ok"], g_bound_ok=rate["g"]["bound_ok"],
                          other_activations=others)

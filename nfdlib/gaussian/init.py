@@ -1,4 +1,4 @@
-"""Gaussian representation of the backward pass at initialisation (Prop. 4.1, MATH.md §4)
+"""Gaussian representation of the backward pass at initialisation (Prop. 4.1; book/notes/gaussian.md)
 and the coupling that puts the true and the decoupled backward passes on one probability
 space (Prop. 4.2).
 

@@ -1,4 +1,4 @@
-"""Brownian paths that can be queried on any depth grid (MATH.md §4, T4.3; App. F).
+"""Brownian paths that can be queried on any depth grid (T4.3, App. F; book/notes/fbsde.md).
 
 A :class:`BrownianPath` holds ``P`` independent standard Brownian motions on ``[0, 1]``
 through their increments on the finest grid ``t_k = k/N`` (``N = fine_depth``):

@@ -1,4 +1,4 @@
-"""The forward–backward SDE at initialisation (Thm. 4.3; MATH.md §4) and its Euler scheme.
+"""The forward–backward SDE at initialisation (Thm. 4.3; book/notes/fbsde.md) and its Euler scheme.
 
 As n → ∞ then L → ∞, with t = ℓ/L, one coordinate of the forward and backward features
 follows the McKean–Vlasov pair
