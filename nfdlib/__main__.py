@@ -1,4 +1,5 @@
-"""Command line: ``python -m nfdlib list | run NAME --set key=value ... [--json PATH] | claims``."""
+"""Command line of nfdlib (``nfd``, the same as ``python -m nfdlib``): list the experiments,
+run one with ``--set key=value`` overrides, print the claims dashboard."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from .params import ParamError
+from .params import PROFILE_DOC, ParamError
+
+SET_DOC = "a value is read as JSON, else as a Python literal, else as a plain string"
 
 
 def parse_value(text: str):
@@ -32,18 +35,58 @@ def parse_settings(items: list[str]) -> dict:
     return settings
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nfdlib", description=__doc__)
+def overview() -> str:
+    """The experiments and profiles, for ``nfd --help``."""
+    from . import experiments
+    lines = ["experiments (nfd run NAME --help lists the parameters of one):"]
+    lines += [f"  {name:24s} {exp.description}" for name, exp in experiments.registry().items()]
+    lines += ["", "profiles (--set profile=NAME):"]
+    lines += [f"  {name:8s} {doc}" for name, doc in PROFILE_DOC.items()]
+    return "\n".join(lines)
+
+
+def experiment_help(name: str, prog: str = "nfd") -> str:
+    """One experiment's description and parameters, for ``nfd run NAME --help``."""
+    from . import experiments
+    from .executor import EXECUTOR_DOC
+    exp = experiments.get(name)
+    params = exp.Params.describe()
+    lines = [f"usage: {prog} run {name} [--set KEY=VALUE ...] [--json PATH] [--results DIR] [--record]",
+             "", f"{name}: {exp.description}", "",
+             f"parameters (--set KEY=VALUE; {SET_DOC}; a profile's own default in parentheses):"]
+    lines += [f"  {text}" for text in params]
+    if "executor" in exp.Params.names():
+        lines += ["", f"executor: {EXECUTOR_DOC}"]
+    return "\n".join(lines)
+
+
+def build_parser(prog: str) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="experiments with one-line descriptions")
-    run = sub.add_parser("run", help="run one experiment")
-    run.add_argument("name")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    run = sub.add_parser("run", add_help=False, help="run one experiment (nfd run NAME --help: its parameters)")
+    run.add_argument("-h", "--help", action="store_true", help="the experiment's parameters")
+    run.add_argument("name", nargs="?", help="the experiment (see list)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_DOC)
     run.add_argument("--json", type=Path, help="write the result as JSON here")
     run.add_argument("--results", type=Path, help="results folder (default $NFD_RESULTS or ./results)")
+    run.add_argument("--record", action="store_true",
+                     help="write the claims to the book's ledger although parameters differ from the "
+                          "profile's defaults (a book or paper profile only; a run that keeps them is "
+                          "recorded anyway)")
     claims = sub.add_parser("claims", help="table of claim verdicts: the book's ledger, or "
                                            "the results stored under --results")
     claims.add_argument("--results", type=Path)
+    return parser, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    prog = "nfd" if Path(sys.argv[0]).name == "nfd" else "python -m nfdlib"
+    parser, run_parser = build_parser(prog)
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.epilog = overview()
     args = parser.parse_args(argv)
 
     from . import experiments, claims as claims_mod
@@ -53,7 +96,14 @@ def main(argv: list[str] | None = None) -> int:
             for name, exp in experiments.registry().items():
                 print(f"{name:24s} {exp.description}")
         elif args.command == "run":
-            result = experiments.execute(args.name, root=args.results, **parse_settings(args.set))
+            if args.name is None:
+                run_parser.print_help()
+                return 0 if args.help else 2
+            if args.help:
+                print(experiment_help(args.name, prog))
+                return 0
+            result = experiments.execute(args.name, root=args.results, record=args.record or None,
+                                         **parse_settings(args.set))
             for c in result["claims"]:
                 print(f"{c['id']}: {c['verdict']} (measured {c['measured']}, expected {c['expected']})")
             if args.json:

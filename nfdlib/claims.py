@@ -1,6 +1,6 @@
 """The claim registry and claim records.
 
-Every claim of the paper that the book tests has an ID (MATH.md's table). An experiment's
+Every claim of the paper that the book tests has an ID (:data:`CLAIMS`). An experiment's
 ``check`` returns *records*, made by :func:`record`: the claim ID, a verdict (one of
 :data:`VERDICTS`), the measured figure (with its confidence interval), the paper's
 prediction, and free-form details. :func:`collect` gathers the records found in stored
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from .store import _PACKAGE_DIR, atomic_write_json, atomic_write_bytes, results_
 
 LEDGER_PROFILES = ("book", "paper")
 SETTING_KEYS = ("activation", "train", "arch")  # parameters that tell a chapter's runs apart
-RUN_KEYS = ("backend", "device", "executor", "progress")  # where and how a run ran, not what
+RUN_KEYS = ("backend", "network_backend", "device", "executor", "progress", "threads")  # where and how a run ran, not what
 
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive")
 
@@ -131,7 +132,7 @@ def table(records: list[dict], link_dir: Path | None = None) -> str:
         chapter = c.chapter if c else ""
         exists = link_dir is not None and chapter and (Path(link_dir) / f"{chapter}.ipynb").exists()
         link = f"[{chapter}]({chapter}.ipynb)" if exists else chapter
-        setting = f"activation={r['activation']}" if r.get("activation") else r.get("setting", "")
+        setting = row_setting(r)
         statement = (c.statement if c else "") + (f" ({setting})" if setting else "")
         rows.append("| " + " | ".join([
             r["id"], statement, r["verdict"], headline(r["measured"]),
@@ -140,15 +141,37 @@ def table(records: list[dict], link_dir: Path | None = None) -> str:
     return head + "\n".join(rows)
 
 
+def row_setting(r: dict) -> str:
+    """What sets a row apart from the other rows of its claim and profile: the run's setting,
+    led by the setting keys (SETTING_KEYS) that the record names itself, which take the place
+    of the run's (an experiment that checks several activations or architectures in one run)."""
+    own = {k: r[k] for k in SETTING_KEYS if isinstance(r.get(k), str)}
+    others = [part for part in re.split(r", (?=\w+=)", r.get("setting", ""))
+              if part and part.split("=", 1)[0] not in own]
+    return ", ".join([f"{k}={v}" for k, v in own.items()] + others)
+
+
 def ledger_dir() -> Path:
     """Where the book's claim ledger lives: ``$NFD_LEDGER`` or ``book/_claims`` of the
     checkout. One JSON file per experiment and profile, plus ``dashboard.md``."""
     return Path(os.environ.get("NFD_LEDGER", _PACKAGE_DIR.parent / "book" / "_claims"))
 
 
+def belongs_in_ledger(result: dict, record: bool | None = None) -> bool:
+    """Whether a finished run's claims go to the ledger: it ran a ledger profile (``book``,
+    ``paper``) and either kept that profile's defaults (only where and how it ran, RUN_KEYS,
+    may differ) or was asked to with ``record=True``. ``record=False``: never."""
+    if record is False or result.get("params", {}).get("profile") not in LEDGER_PROFILES:
+        return False
+    return bool(record) or not any(k not in RUN_KEYS for k in result.get("overrides", {}))
+
+
 def write_ledger(result: dict) -> None:
     """Record a finished result's claims in the ledger (``book`` and ``paper`` profiles
-    only) and regenerate the dashboard table that the book's first page includes."""
+    only) and regenerate the dashboard table that the book's first page includes. The entry
+    replaces any entry of the same experiment, profile and setting (a re-run, on another
+    backend say), so the dashboard has one row per claim, profile and setting; an entry
+    whose setting and claims are unchanged is left as it is (its date too)."""
     profile = result.get("params", {}).get("profile")
     if profile not in LEDGER_PROFILES or not result.get("claims"):
         return
@@ -164,7 +187,14 @@ def write_ledger(result: dict) -> None:
     # one file per experiment, profile and parameter set: a chapter that runs an experiment
     # on several grids (e.g. a width grid for P5.2, a depth grid for C5.7) keeps every record
     key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-    atomic_write_json(folder / f"{result['experiment']}.{profile}.{key}.json", entry)
+    path = folder / f"{result['experiment']}.{profile}.{key}.json"
+    for other in folder.glob(f"{result['experiment']}.{profile}.*.json"):
+        if other != path and json.loads(other.read_text()).get("setting", "") == setting:
+            other.unlink()
+    same = path.exists() and {k: json.loads(path.read_text()).get(k) for k in ("setting", "claims")} \
+        == {"setting": setting, "claims": to_jsonable(result["claims"])}
+    if not same:
+        atomic_write_json(path, entry)
     atomic_write_bytes(folder / "dashboard.md", dashboard_markdown(collect_ledger(folder), folder).encode())
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+from importlib.util import find_spec
 from typing import Any, Callable, Sequence
 
 from tqdm import tqdm
@@ -28,10 +29,32 @@ from .store import RunStore, to_jsonable
 EXECUTORS = ("serial", "processes", "dask-local")
 
 
+EXECUTOR_DOC = ("'serial', 'processes' (a local process pool), 'dask-local' (a Dask LocalCluster) "
+                "or 'tcp://host:port' (a running Dask scheduler)")
+SCHEDULER_TIMEOUT_S = 4  # how long a Dask scheduler may take to answer before the run stops
+
+
 def check_executor(executor: str) -> None:
+    """Raise ParamError for an unknown executor, or a Dask one where Dask is not installed."""
     if executor not in EXECUTORS and not executor.startswith("tcp://"):
-        raise ParamError(f"parameter 'executor' = {executor!r} is not allowed; allowed: "
-                         + ", ".join(map(repr, EXECUTORS)) + ", or a Dask scheduler address 'tcp://host:port'")
+        raise ParamError(f"parameter 'executor' = {executor!r} is not allowed; allowed: {EXECUTOR_DOC}")
+    if (executor == "dask-local" or executor.startswith("tcp://")) and find_spec("distributed") is None:
+        raise ParamError(f"parameter 'executor' = {executor!r} needs Dask, which is not installed; "
+                         "install it with pip install 'nfdlib[dask]', or use 'serial' or 'processes'")
+
+
+def dask_client(target):
+    """A Dask client of a LocalCluster or of the scheduler at the address ``target``; a
+    scheduler that does not answer within SCHEDULER_TIMEOUT_S is a ParamError naming it."""
+    from dask.distributed import Client
+    if not isinstance(target, str):
+        return Client(target)
+    try:
+        return Client(target, timeout=SCHEDULER_TIMEOUT_S)
+    except (OSError, TimeoutError):
+        raise ParamError(f"parameter 'executor' = {target!r}: no Dask scheduler answered at {target} "
+                         f"within {SCHEDULER_TIMEOUT_S} s; start one there (dask scheduler) or use "
+                         "'serial', 'processes' or 'dask-local'") from None
 
 
 def _postfix(record: dict) -> dict:
@@ -51,10 +74,17 @@ def run_grid(store: RunStore | None, points: Sequence[tuple[str, dict[str, Any]]
     records: dict[str, dict] = {}
     todo = []
     for name, kwargs in points:
-        if store is not None and store.has_point(name):
-            records[name] = store.load_point(name)
+        stored = store.stored_point(name) if store is not None else None
+        if stored is not None:
+            records[name] = stored
         else:
             todo.append((name, kwargs))
+    use_dask = bool(todo) and executor not in ("serial", "processes")
+    if use_dask:  # connect before anything is shown: an unreachable scheduler is one clear error
+        from dask.distributed import LocalCluster, as_completed
+        cluster = LocalCluster(n_workers=os.cpu_count(), threads_per_worker=1, processes=True,
+                               dashboard_address=None) if executor == "dask-local" else None
+        client = dask_client(cluster if cluster is not None else executor)
     bar = tqdm(total=len(points), initial=len(records), desc=desc, disable=not progress, leave=False)
 
     def finish(name: str, record: dict) -> None:
@@ -65,26 +95,23 @@ def run_grid(store: RunStore | None, points: Sequence[tuple[str, dict[str, Any]]
         bar.set_postfix(_postfix(record))
         bar.update(1)
 
-    if executor == "serial" or not todo:
-        for name, kwargs in todo:
-            finish(name, compute(**kwargs))
-    elif executor == "processes":
-        # spawn, not fork: numba's and torch's OpenMP runtimes do not survive a fork
-        context = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=context) as pool:
-            futures = {pool.submit(compute, **kwargs): name for name, kwargs in todo}
-            for fut in cf.as_completed(futures):
-                finish(futures[fut], fut.result())
-    else:
-        from dask.distributed import Client, LocalCluster, as_completed
-        cluster = LocalCluster(n_workers=os.cpu_count(), threads_per_worker=1, processes=True,
-                               dashboard_address=None) if executor == "dask-local" else None
-        with Client(cluster if cluster is not None else executor) as client:
+    if use_dask:
+        with client:
             futures = [client.submit(compute, pure=False, **kwargs) for _, kwargs in todo]
             names = {fut.key: name for fut, (name, _) in zip(futures, todo)}
             for fut in as_completed(futures):
                 finish(names[fut.key], fut.result())
         if cluster is not None:
             cluster.close()
+    elif executor == "serial" or not todo:
+        for name, kwargs in todo:
+            finish(name, compute(**kwargs))
+    else:
+        # spawn, not fork: numba's and torch's OpenMP runtimes do not survive a fork
+        context = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=context) as pool:
+            futures = {pool.submit(compute, **kwargs): name for name, kwargs in todo}
+            for fut in cf.as_completed(futures):
+                finish(futures[fut], fut.result())
     bar.close()
     return {name: records[name] for name, _ in points}

@@ -21,6 +21,9 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 PROFILES = ("smoke", "book", "paper")
+PROFILE_DOC = {"smoke": "seconds; checks that everything runs (CI)",
+               "book": "the default; what the book's chapters show",
+               "paper": "the paper's scale; hours on a CPU, a GPU helps"}
 
 
 class ParamError(ValueError):
@@ -97,6 +100,21 @@ def _check_range(name: str, value, meta) -> None:
             raise ParamError(f"parameter '{name}' = {v!r} is not allowed; allowed: > {meta['gt']}")
 
 
+def _allowed(name: str, meta, is_list: bool) -> str:
+    """The constraints of a field's metadata in words ('' when there are none)."""
+    if name == "profile":
+        return ", ".join(map(repr, PROFILES))
+    parts = ["each item"] if is_list and any(meta.get(k) is not None for k in ("choices", "min", "max", "gt")) else []
+    if meta.get("choices") is not None:
+        parts.append(", ".join(map(repr, meta["choices"])))
+    for key, word in (("min", ">="), ("max", "<="), ("gt", ">")):
+        if meta.get(key) is not None:
+            parts.append(f"{word} {meta[key]}")
+    text = " ".join(parts[:2]) + "".join(", " + p for p in parts[2:]) if parts[:1] == ["each item"] \
+        else ", ".join(parts)
+    return text + (", not empty" if text else "not empty") if meta.get("nonempty") else text
+
+
 @dataclass(frozen=True)
 class Params:
     """Base class of validated parameter sets.
@@ -145,6 +163,29 @@ class Params:
 
     def check(self) -> None:
         """Constraints that involve several fields; raise ParamError."""
+
+    @classmethod
+    def describe(cls) -> list[str]:
+        """One entry per parameter for the command line's help: name, type, default (and each
+        profile's where it differs), the allowed values and the field's doc."""
+        hints = typing.get_type_hints(cls)
+        out = []
+        for f in fields(cls):
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            hint = hints[f.name]
+            tname = str(hint).replace("typing.", "") if typing.get_origin(hint) else _type_name(hint)
+            text = f"{f.name} ({tname}): default {default!r}"
+            by_profile = [f"{name}: {values[f.name]!r}" for name, values in cls.PROFILE_DEFAULTS.items()
+                          if f.name in values and values[f.name] != default]
+            if by_profile:
+                text += f" ({'; '.join(by_profile)})"
+            allowed = _allowed(f.name, f.metadata, typing.get_origin(hint) is list)
+            if allowed:
+                text += f"; allowed: {allowed}"
+            if f.metadata.get("doc"):
+                text += f". {f.metadata['doc']}"
+            out.append(text)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

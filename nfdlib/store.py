@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,10 @@ import numpy as np
 from . import __version__
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class CorruptPointWarning(UserWarning):
+    """A stored grid point could not be read and is computed again."""
 
 
 def results_root() -> Path:
@@ -138,6 +143,25 @@ class RunStore:
 
     def load_point(self, name: str) -> dict[str, Any]:
         return json.loads(self._point(name, ".json").read_text())
+
+    def stored_point(self, name: str) -> dict[str, Any] | None:
+        """The stored record of point ``name``; None when there is none, or when its file cannot
+        be read as a JSON object (truncated, edited, a full disk): a warning names that file,
+        and the point is computed again."""
+        path = self._point(name, ".json")
+        if not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            problem = f"{type(err).__name__}: {err}"
+        else:
+            if isinstance(record, dict):
+                return record
+            problem = f"a JSON {type(record).__name__}, not an object"
+        warnings.warn(f"stored point {path} is unreadable ({problem}); computing it again",
+                      CorruptPointWarning, stacklevel=2)
+        return None
 
     def has_arrays(self, name: str) -> bool:
         return self._point(name, ".npz").exists()

@@ -56,11 +56,14 @@ def get(name: str) -> Experiment:
     return exps[name]
 
 
-def execute(name: str, root=None, **settings: Any) -> dict:
+def execute(name: str, root=None, record: bool | None = None, **settings: Any) -> dict:
     """Validate ``settings``, run the experiment (resuming stored points), check its claims
     and store the result; return ``{"experiment", "params", "overrides", "claims", "data",
     "provenance", "folder"}`` (``overrides``: the parameters set away from the profile's
-    defaults; ``folder``: where the run's points and result are stored)."""
+    defaults; ``folder``: where the run's points and result are stored). The claims also go to
+    the book's ledger when the run kept a ledger profile's defaults, or with ``record=True``
+    (:func:`nfdlib.claims.belongs_in_ledger`); any other run is stored under the results
+    folder only."""
     exp = get(name)
     params = exp.Params.build(**settings)
     store = RunStore(name, params.to_dict(), root=root)
@@ -76,5 +79,6 @@ def execute(name: str, root=None, **settings: Any) -> dict:
         "folder": str(store.folder),
     })
     store.save_result(result)
-    claims_mod.write_ledger(result)
+    if claims_mod.belongs_in_ledger(result, record):
+        claims_mod.write_ledger(result)
     return result
