@@ -74,7 +74,7 @@ def run_grid(store: RunStore | None, points: Sequence[tuple[str, dict[str, Any]]
     records: dict[str, dict] = {}
     todo = []
     for name, kwargs in points:
-        stored = store.stored_point(name) if store is not None else None
+        stored = store.load_point(name) if store is not None else None
         if stored is not None:
             records[name] = stored
         else:

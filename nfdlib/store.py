@@ -119,8 +119,9 @@ def params_key(params: dict[str, Any]) -> str:
 class RunStore:
     """The folder of one experiment run: ``<root>/<experiment>/<params-hash>/``.
 
-    ``save_point``/``load_point`` keep JSON records of finished grid points;
-    ``save_arrays``/``load_arrays`` keep arrays; ``save_result`` keeps the final result.
+    ``save_point``/``load_point`` keep JSON records of finished grid points (a damaged record
+    reads as missing, with a warning); ``save_arrays``/``load_arrays`` keep arrays;
+    ``save_result`` keeps the final result.
     """
 
     def __init__(self, experiment: str, params: dict[str, Any], root: Path | None = None):
@@ -135,16 +136,10 @@ class RunStore:
         safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in name)
         return self.folder / "points" / f"{safe}{suffix}"
 
-    def has_point(self, name: str) -> bool:
-        return self._point(name, ".json").exists()
-
     def save_point(self, name: str, record: dict[str, Any]) -> None:
         atomic_write_json(self._point(name, ".json"), record)
 
-    def load_point(self, name: str) -> dict[str, Any]:
-        return json.loads(self._point(name, ".json").read_text())
-
-    def stored_point(self, name: str) -> dict[str, Any] | None:
+    def load_point(self, name: str) -> dict[str, Any] | None:
         """The stored record of point ``name``; None when there is none, or when its file cannot
         be read as a JSON object (truncated, edited, a full disk): a warning names that file,
         and the point is computed again."""

@@ -123,5 +123,5 @@ def test_damaged_stored_points_are_recomputed_with_a_warning(tmp_path):
 
 
 def test_missing_point_is_no_warning(tmp_path, recwarn):
-    assert RunStore("demo", {"a": 1}, root=tmp_path).stored_point("nothing") is None
+    assert RunStore("demo", {"a": 1}, root=tmp_path).load_point("nothing") is None
     assert not [w for w in recwarn if re.search("stored point", str(w.message))]
