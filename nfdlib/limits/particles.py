@@ -223,7 +223,7 @@ def solve_numpy(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr):
     return f, chi, C, G, hk, gk, cf, cb
 
 
-@njit(inline="always")
+@njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
 def _combine(X, coef, m, lo, hi, y):
     """y += Σ_{r<m} coef[r]·X[r, lo:hi], four rows per pass over y (a transposed gemv on
     one chunk: the rows stream from memory once, y stays in cache)."""
@@ -242,7 +242,7 @@ def _combine(X, coef, m, lo, hi, y):
         r += 1
 
 
-@njit(inline="always")
+@njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
 def _project(X, m, lo, hi, w, out):
     """out[r] = X[r, lo:hi]·w for r < m, four rows per pass over w (a gemv on one chunk)."""
     n = hi - lo
@@ -267,7 +267,7 @@ def _project(X, m, lo, hi, w, out):
         r += 1
 
 
-@njit(inline="always")
+@njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
 def _dot(x, w):
     acc = 0.0
     for q in range(x.size):
@@ -275,7 +275,7 @@ def _dot(x, w):
     return acc
 
 
-@njit(inline="always")
+@njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
 def _kernel_row(part, K, R, s, n, sq, el, chi, z, a):
     """Step s's row of one layer's kernel K (C_ℓ or G_ℓ) from the chunks' partial sums over n
     particles, its Cholesky row in R, the innovation weights z = R[s, :s+1]/√L and the drift
@@ -428,6 +428,9 @@ def _serial_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G,
 # Two compilations of one kernel, with and without threads (prange runs as range). They are
 # two Python functions because numba's on-disk cache keys a function by its bytecode and
 # signature, not by its compiler flags: one function jitted twice would share one entry.
+# The helpers they call (_combine, _project, _dot, _kernel_row) are compiled once on their
+# own, not inlined: inlined into a dozen call sites of both variants they made a first run
+# compile for 74 s; called, 25 s, at the same speed (benchmarks/bench_compile.py).
 _solve_nb = njit(parallel=True, cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")(_threaded_py)
 _solve_nb_serial = njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")(_serial_py)
 # Below this many particles one thread is faster: a parallel region costs about 6 µs to
