@@ -1,4 +1,4 @@
-"""Cost of the true-backprop limit (E.1) relative to the NFD solver (D5.3).
+"""Cost of the true-backprop limit (NB-E1) relative to the NFD solver (D5.3).
 
 At P = 2¹⁶, L = 64, T = 8 (tanh), for each backend: the time of
 :func:`nfdlib.limits.true_limit.solve` with corrections on, with corrections off, and of

@@ -22,7 +22,15 @@ LEDGER_PROFILES = ("book", "paper")
 SETTING_KEYS = ("activation", "train", "arch")  # parameters that tell a chapter's runs apart
 RUN_KEYS = ("backend", "network_backend", "device", "executor", "progress", "threads")  # where and how a run ran, not what
 
-VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive")
+VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive",
+            "verified", "not verified")
+# Verdicts on a statement of the paper ("claim") and on a numerical property of the book's own
+# machinery ("check": a definition's solver converges, backends agree), which nothing in the
+# paper can reproduce or refute. A claim that bundles statements is split into one ID per
+# statement, so no verdict stands for "one part held": "partly reproduced" is reserved for a
+# single statement whose measured rate has the claimed sign but not the claimed size.
+KIND_VERDICTS = {"claim": ("reproduced", "partly reproduced", "not reproduced", "inconclusive"),
+                 "check": ("verified", "not verified", "inconclusive")}
 
 
 @dataclass(frozen=True)
@@ -31,39 +39,65 @@ class Claim:
     statement: str
     prediction: str
     chapter: str  # book page (without suffix) that tests it
+    kind: str = "claim"  # "claim": a statement of the paper; "check": the book's machinery
 
 
 CLAIMS: dict[str, Claim] = {c.id: c for c in [
     Claim("P3.1", "post-activation ResNets diverge with depth under positive dominance",
-          "E[h_L] grows without bound in L (post-act); bounded (pre-act)", "ch3_post_activation"),
+          "E[h_L] ≥ the proposition's bound and grows without bound in L (post-act)",
+          "ch3_post_activation"),
+    Claim("P3.1-pre", "pre-activation (depth-µP) ResNets stay bounded in depth",
+          "|h_L|²/n ≤ e^(K²)|h_0|²/n for every L (φ(0) = 0, K the Lipschitz constant of φ)",
+          "ch3_post_activation"),
     Claim("P4.1", "Gaussian representation of backward increments at initialisation",
           "identity exact; residual ~ N(0, |g|²/n (I-P))", "ch4_gaussian_gia"),
-    Claim("P4.2", "GIA at initialisation: true vs decoupled backward differ by O(1/n)",
+    Claim("P4.2", "GIA at initialisation (φ Lipschitz, as the paper states it: ReLU included; "
+          "the proof assumes φ, φ' bounded): true vs decoupled backward differ by O(1/n), "
+          "uniformly in depth",
           "sup_l E|g - g~|² ∝ n^-1, uniformly in L", "ch4_gaussian_gia"),
     Claim("T4.3", "forward-backward SDE limit at initialisation",
           "strong error O(1/L) in second moment", "ch4_fbsde"),
     Claim("P5.1", "Gaussian representation after one SGD update",
           "identity exact; conditional residual law", "ch5_coupling"),
-    Claim("P5.2", "after one step the reused-weight coupling survives n → ∞",
-          "one-step gap → non-zero limit as n → ∞", "ch5_coupling"),
+    Claim("P5.2", "after one step the reused-weight coupling survives n → ∞ (the one-step gap "
+          "has a non-zero width limit)", "one-step gap → non-zero limit as n → ∞", "ch5_coupling"),
+    Claim("P5.2-Eq17", "the surviving coupling has the adjacent-layer form of Eq. 17 (App. E): "
+          "W_ℓᵀg_ℓ enters the second pass with the previous layer's drift weight C_{ℓ-1}/L",
+          "weight b_ℓ of W_ℓᵀg_ℓ in h'_{ℓ-1} = C_{ℓ-1}/L (regression slope of b on it: 1, within "
+          "a factor 2)",
+          "ch5_coupling"),
     Claim("C5.7", "depth suppression of the omitted coupling",
           "accumulated gap second moment O(L^-2)", "ch5_coupling"),
-    Claim("D5.3", "NFD well defined; Euler scheme converges",
-          "strong error O(1/L); MC error ∝ P^-1/2", "ch5_nfd"),
+    Claim("D5.3", "the book's NFD solver converges (Def. 5.3 is a definition: what is checked is "
+          "its Euler scheme in L and its particle approximation in P)",
+          "strong error O(1/L) (second moment) in L; Monte Carlo error ∝ P^-1/2", "ch5_nfd",
+          kind="check"),
     Claim("A5.4", "nondegeneracy of the NFD kernels",
           "λ_min(C), λ_min(G) bounded away from 0", "ch5_nfd"),
-    Claim("T5.6", "finite networks converge to NFD",
-          "error O(1/L) after n → ∞", "ch5_nfd"),
-    Claim("E.1", "the reuse corrections of the true-backprop limit to NFD vanish as L → ∞",
+    Claim("T5.6-decoupled", "finite networks with decoupled backward weights converge to NFD",
+          "f error against NFD at the same L ∝ n^-1", "ch5_nfd"),
+    Claim("T5.6-true", "finite networks trained by true backprop converge to NFD as n → ∞, then L → ∞",
+          "squared bias against NFD(L → ∞) ≤ C/L", "ch5_nfd"),
+    Claim("NB-E1", "the book's claim, from Cor. 5.7: the reuse corrections of the true-backprop "
+          "limit to NFD vanish as L → ∞ (not the paper's Prop. E.1)",
           "corrections vanish as L → ∞", "ch5_true_limit"),
-    Claim("BK", "backends agree with the numpy reference",
-          "agreement to floating-point tolerance", "backends"),
+    Claim("NB-TW", "the book's own: true networks converge to the true limit at rate n^-1/2, uniformly in L",
+          "error of f <= C n^-1/2, exponent and C not degrading with L", "ch5_true_limit_scaling"),
+    Claim("NB-TD", "the book's own: the true limit has a depth limit, reached at a power of 1/L",
+          "weak and strong errors on shared paths decay in L", "ch5_true_limit_scaling"),
+    Claim("NB-TG", "the book's own: that depth limit differs from the NFD by an O(1) amount",
+          "true limit - NFD -> non-zero constant as L -> infinity", "ch5_true_limit_scaling"),
+    Claim("NB-BK", "the book's backends agree with the numpy reference",
+          "agreement to floating-point tolerance", "backends", kind="check"),
     Claim("F1", "Fig. 1: finite networks approach the limit in width and depth",
           "errors decrease in n and L", "ch4_fbsde"),
     Claim("F2", "Fig. 2: decoupled training matches standard training for depth-µP",
           "reused/decoupled gap shrinks with depth (depth-µP only)", "appG_gia"),
     Claim("F3", "Fig. 3: NFD kernels nondegenerate", "λ_min > 0", "ch5_nfd"),
-    Claim("F4", "Fig. 4: pre- vs post-activation", "post-act features diverge", "ch3_post_activation"),
+    Claim("F4", "Fig. 4: post-activation feature norms diverge with depth",
+          "post-act features diverge", "ch3_post_activation"),
+    Claim("F4-train", "Fig. 4: pre-activation ResNets train more stably than post-activation ones at depth",
+          "fewer diverged runs or a lower final test loss (pre-act) at the deepest L", "ch3_post_activation"),
     Claim("F5", "Fig. 5: Fig. 2 at width 256", "as Fig. 2", "appG_gia"),
     Claim("G-stab", "App. G: vanilla and µP ResNets become unstable with depth, depth-µP does not",
           "a one-ulp perturbation of the initial weights grows to O(1) at depth (vanilla, µP "
@@ -75,8 +109,9 @@ def record(claim_id: str, verdict: str, measured: Any, expected: Any, **details:
     """A claim record; raises ValueError for an unknown ID or verdict."""
     if claim_id not in CLAIMS:
         raise ValueError(f"unknown claim id {claim_id!r}; known: {', '.join(CLAIMS)}")
-    if verdict not in VERDICTS:
-        raise ValueError(f"verdict {verdict!r} is not one of {VERDICTS}")
+    allowed = KIND_VERDICTS[CLAIMS[claim_id].kind]
+    if verdict not in allowed:
+        raise ValueError(f"verdict {verdict!r} is not one of {allowed} (a {CLAIMS[claim_id].kind})")
     rec = {"id": claim_id, "verdict": verdict, "measured": measured, "expected": expected}
     rec.update(details)
     return to_jsonable(rec)
@@ -114,16 +149,28 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
-def headline(x: Any, limit: int = 120) -> str:
-    """A one-line summary of a measured figure for the dashboard (the chapter has the rest)."""
-    text = _fmt(x).replace("|", "/").replace("\n", " ")
-    return text if len(text) <= limit else text[:limit].rsplit(";", 1)[0] + " …"
+def cell(text: Any) -> str:
+    """Text for a Markdown table cell: one line, with ``|`` escaped so that it renders as ``|``."""
+    return str(text).replace("\n", " ").replace("|", "\\|")
+
+
+def headline(x: Any) -> str:
+    """A measured figure for the dashboard, whole and on one line: never cut, so that the
+    number that decided the verdict always shows."""
+    return cell(_fmt(x))
+
+
+def verdict_at_scale(r: dict) -> str:
+    """The verdict with the scale it was reached at: "not reproduced at book scale"."""
+    verdict, profile = r["verdict"], r.get("profile", "")
+    return f"{verdict} at {profile} scale" if profile and verdict != "not yet measured" else verdict
 
 
 def table(records: list[dict], link_dir: Path | None = None) -> str:
-    """A Markdown table of claim records (statement, verdict, measured, expected, profile,
-    date, chapter). With ``link_dir`` (the book folder), chapters that exist there are
-    linked (relative to the page that includes the table)."""
+    """A Markdown table of claim records (statement with the record's full setting, verdict
+    with its scale, measured, expected, profile, date, chapter). With ``link_dir`` (the book
+    folder), chapters that exist there are linked (relative to the page that includes the
+    table)."""
     head = "| claim | statement | verdict | measured | paper | profile | date | chapter |\n"
     head += "|---|---|---|---|---|---|---|---|\n"
     rows = []
@@ -135,20 +182,34 @@ def table(records: list[dict], link_dir: Path | None = None) -> str:
         setting = row_setting(r)
         statement = (c.statement if c else "") + (f" ({setting})" if setting else "")
         rows.append("| " + " | ".join([
-            r["id"], statement, r["verdict"], headline(r["measured"]),
-            headline(r["expected"]), r.get("profile", ""), r.get("date", "")[:10], link,
+            cell(r["id"]), cell(statement), cell(verdict_at_scale(r)), headline(r["measured"]),
+            headline(r["expected"]), cell(r.get("profile", "")), r.get("date", "")[:10], link,
         ]) + " |")
     return head + "\n".join(rows)
 
 
+RECORD_SETTING_KEYS = SETTING_KEYS + ("width",)  # what a record may fix itself (F5: width=256)
+_PART = re.compile(r", (?=[^,\[\]=]+=)")  # split "a=1, b=[1, 2], L>=4" before each key
+
+
 def row_setting(r: dict) -> str:
-    """What sets a row apart from the other rows of its claim and profile: the run's setting,
-    led by the setting keys (SETTING_KEYS) that the record names itself, which take the place
-    of the run's (an experiment that checks several activations or architectures in one run)."""
-    own = {k: r[k] for k in SETTING_KEYS if isinstance(r.get(k), str)}
-    others = [part for part in re.split(r", (?=\w+=)", r.get("setting", ""))
-              if part and part.split("=", 1)[0] not in own]
-    return ", ".join([f"{k}={v}" for k, v in own.items()] + others)
+    """A row's full setting: the setting keys that the record names itself (an experiment
+    that checks several activations, architectures or widths in one run), which take the place
+    of the run's; then the run's setting (``setting``: its setting keys and every parameter set
+    away from the profile); then what the record's own ``setting`` string adds (P5.2 and C5.7:
+    step size, fit width, smallest depth), without repeating a key or a value already shown."""
+    own = {k: r[k] for k in RECORD_SETTING_KEYS
+           if isinstance(r.get(k), (str, int)) and not isinstance(r.get(k), bool)}
+    shown = {k: str(v) for k, v in own.items()}
+    parts = [f"{k}={v}" for k, v in own.items()]
+    for text in (r.get("setting", ""), r.get("record_setting", "")):
+        for part in _PART.split(text or ""):
+            key, eq, value = part.partition("=")
+            if not part or (eq and key in shown) or (not eq and part in shown.values()):
+                continue
+            shown[key if eq else part] = value if eq else part
+            parts.append(part)
+    return ", ".join(parts)
 
 
 def ledger_dir() -> Path:
@@ -205,7 +266,8 @@ def collect_ledger(folder: Path | None = None) -> list[dict]:
         entry = json.loads(path.read_text())
         for rec in entry["claims"]:
             rows.append(dict(rec, experiment=entry["experiment"], profile=entry["profile"],
-                             date=entry["date"], setting=entry.get("setting", "")))
+                             date=entry["date"], setting=entry.get("setting", ""),
+                             record_setting=rec.get("setting", "")))
     order = list(CLAIMS)
     return sorted(rows, key=lambda r: (order.index(r["id"]) if r["id"] in order else 99, r["profile"]))
 

@@ -98,6 +98,42 @@ def test_claim_records_and_table(tmp_path):
     assert "P4.2" in claims.table(found) and "reproduced" in claims.table(found)
 
 
+def test_checks_of_the_book_get_verified_claims_of_the_paper_reproduced():
+    """D5.3 (a definition) and NB-BK (the book's backends) are checks: verified or not; a
+    statement of the paper is reproduced or not. Neither takes the other's verdicts."""
+    assert claims.record("D5.3", "verified", 1, 1)["verdict"] == "verified"
+    with pytest.raises(ValueError):
+        claims.record("D5.3", "reproduced", 1, 1)
+    with pytest.raises(ValueError):
+        claims.record("P4.2", "verified", 1, 1)
+    assert set(claims.VERDICTS) == {v for vs in claims.KIND_VERDICTS.values() for v in vs}
+    assert all(c.kind in claims.KIND_VERDICTS for c in claims.CLAIMS.values())
+
+
+def test_book_ids_cannot_collide_with_the_papers_numbering():
+    """The book's own results carry the prefix NB-; the paper's numbering (P, T, C, D, A, E,
+    F, G followed by a number or a dot) is left to the paper."""
+    book_own = {"NB-E1", "NB-BK"}
+    assert book_own <= set(claims.CLAIMS)
+    assert "E.1" not in claims.CLAIMS and "BK" not in claims.CLAIMS
+
+
+def test_table_shows_the_whole_measured_figure_scale_and_setting():
+    long = {f"key{i}": {"slope": -1.0 - i / 100, "ci": [-1.2, -0.8]} for i in range(12)}
+    rows = [{"id": "C5.7", "verdict": "not reproduced", "measured": long, "profile": "book",
+             "expected": "|gap_f| ∝ L^-1", "date": "2026-01-01",
+             "setting": "activation=tanh, train=all, widths=[512], depths=[1, 2, 4]",
+             "record_setting": "tanh, train=all, eta_c=1.0, width=512, L>=4"}]
+    text = claims.table(rows)
+    assert "key11=slope=-1.11" in text and "…" not in text               # never cut
+    assert "\\|gap_f\\| ∝ L^-1" in text and "/gap_f/" not in text            # | escaped
+    assert "not reproduced at book scale" in text
+    assert "(activation=tanh, train=all, widths=[512], depths=[1, 2, 4], eta_c=1.0, width=512, L>=4)" in text
+    # every line has the table's 8 cells: no unescaped | inside a cell
+    line = text.splitlines()[-1]
+    assert len([c for c in line.replace("\\|", "").split("|")]) == 10
+
+
 def test_set_values_are_json_or_literal_or_string():
     assert parse_value("tanh") == "tanh"
     assert parse_value('"tanh"') == "tanh"
@@ -114,10 +150,10 @@ def test_cli_round_trips_json(tmp_path, capsys):
     result = json.loads(out.read_text())
     assert set(result) >= {"experiment", "params", "claims", "data"}
     assert result["params"]["backend"] == "numba" and result["params"]["profile"] == "smoke"
-    assert result["claims"][0]["id"] == "BK"
+    assert result["claims"][0]["id"] == "NB-BK"
     assert set(result["claims"][0]) >= {"id", "verdict", "measured", "expected"}
     main(["claims", "--results", str(tmp_path / "r")])
-    assert "BK" in capsys.readouterr().out
+    assert "NB-BK" in capsys.readouterr().out
 
 
 def test_cli_bad_parameter_is_one_clear_error(tmp_path):
@@ -168,7 +204,7 @@ def test_ledger_setting_names_what_departs_from_the_profile(tmp_path):
     assert p.overrides() == {"deep_width": 16, "backend": "numpy"}
     assert E1Params.build(profile="smoke").overrides() == {}
     result = {"experiment": "demo", "params": dict(p.to_dict(), profile="book"), "overrides": p.overrides(),
-              "claims": [claims.record("E.1", "not reproduced", 1, 1)], "provenance": {"date": "d"}}
+              "claims": [claims.record("NB-E1", "not reproduced", 1, 1)], "provenance": {"date": "d"}}
     claims.write_ledger(result)
     [row] = claims.collect_ledger()
     assert row["setting"] == "deep_width=16"

@@ -160,9 +160,9 @@ def _d53_data(mc_slope, strong_slope):
 
 def test_d53_check_can_fail():
     p = d53.D53Params.build(profile="smoke")
-    assert d53.check(_d53_data(-0.5, -1.0), p)[0]["verdict"] == "reproduced"
-    assert d53.check(_d53_data(-0.2, -0.3), p)[0]["verdict"] == "not reproduced"
-    assert d53.check(_d53_data(-0.5, -0.3), p)[0]["verdict"] == "partly reproduced"
+    assert d53.check(_d53_data(-0.5, -1.0), p)[0]["verdict"] == "verified"
+    assert d53.check(_d53_data(-0.2, -0.3), p)[0]["verdict"] == "not verified"
+    assert d53.check(_d53_data(-0.5, -0.3), p)[0]["verdict"] == "not verified"  # no "partly"
 
 
 def test_a54_runs_and_its_check_can_fail(tmp_path):
@@ -190,9 +190,13 @@ def _t56_data(width_slope, depth_slope):
 
 def test_t56_check_can_fail():
     p = t56.T56Params.build(profile="smoke")
-    assert t56.check(_t56_data(-1.0, -1.2), p)[0]["verdict"] == "reproduced"
-    assert t56.check(_t56_data(-1.0, 0.0), p)[0]["verdict"] == "partly reproduced"
-    assert t56.check(_t56_data(-0.3, 0.0), p)[0]["verdict"] == "not reproduced"
+    def verdicts(width_slope, depth_slope):
+        return {r["id"]: r["verdict"] for r in t56.check(_t56_data(width_slope, depth_slope), p)}
+    assert verdicts(-1.0, -1.2) == {"T5.6-decoupled": "reproduced", "T5.6-true": "reproduced"}
+    assert verdicts(-1.0, 0.0) == {"T5.6-decoupled": "reproduced", "T5.6-true": "not reproduced"}
+    assert verdicts(-0.3, -1.2) == {"T5.6-decoupled": "not reproduced", "T5.6-true": "reproduced"}
+    diverged = dict(_t56_data(-1.0, 0.0), diverged=["w64_L2_reused_0"])
+    assert [r["verdict"] for r in t56.check(diverged, p)] == ["reproduced", "inconclusive"]
 
 
 def test_t56_network_trajectory_starts_from_its_own_output():

@@ -81,9 +81,11 @@ def test_backends_give_the_same_figure_data():
 
 def test_check_passes_on_post_activation_data(tiny):
     res, _ = tiny
-    p = {c["id"]: c for c in res["claims"]}["P3.1"]
+    recs = {c["id"]: c for c in res["claims"]}
+    p, pre = recs["P3.1"], recs["P3.1-pre"]
     assert p["verdict"] == "reproduced", p["note"]
-    assert p["bounds"]["drift_ok"] and p["divergence"]["diverges"] and p["pre"]["ok"]
+    assert p["bounds"]["drift_ok"] and p["divergence"]["diverges"]
+    assert pre["verdict"] == "reproduced" and pre["pre"]["ok"] and pre["measured"]["pre_bounded"]
 
 
 def _swap(data, a, b):
@@ -134,4 +136,4 @@ def test_figure_is_saved(tiny, tmp_path):
     res, params = tiny
     p31.plot(res["data"], params, path=tmp_path)
     assert (tmp_path / "fig4.pdf").exists() and (tmp_path / "fig4.png").exists()
-    assert {c["id"] for c in res["claims"]} == {"P3.1", "F4"}
+    assert {c["id"] for c in res["claims"]} == {"P3.1", "P3.1-pre", "F4", "F4-train"}

@@ -104,3 +104,25 @@ def test_width_limit_check(law, verdict):
 def test_bad_parameters(bad, name):
     with pytest.raises(ParamError, match=name):
         p52.GapParams.build(profile="smoke", **bad)
+
+
+@pytest.mark.parametrize("weight, verdict", [
+    ("adjacent", "reproduced"),     # b_ℓ = C_{ℓ-1}/L, as Eq. 17 (App. E) has it
+    ("beta", "not reproduced"),     # b_ℓ = β_{ℓ-1}, the book's compounding account
+])
+def test_eq17_check_can_go_either_way(weight, verdict):
+    rng = np.random.default_rng(0)
+    rows = []
+    for L in DEPTHS:
+        C = 1.0 + 0.1 * rng.standard_normal(L)
+        adjacent = np.concatenate([[0.0], C[:-1]]) / L
+        beta = np.cumsum(C / L) + 1.0
+        b = (adjacent if weight == "adjacent" else beta) * (1 + 0.01 * rng.standard_normal(L))
+        rows.append({"width": 1024, "depth": L, "adjacent": adjacent.tolist(), "beta": beta.tolist(),
+                     "b_r": b.tolist()})
+    got, measured = p52.eq17_check(rows, 1024, 4)
+    assert got == verdict
+    if weight == "beta":  # the book's account: b follows β with slope 1
+        assert measured["b_on_beta_ci"][0] <= 1 <= measured["b_on_beta_ci"][1]
+    assert p52.eq17_check([dict(r, b_r=(3 * np.array(r["adjacent"])).tolist()) for r in rows],
+                          1024, 4)[0] == "not reproduced"

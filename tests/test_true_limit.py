@@ -1,4 +1,4 @@
-"""E.1: the true-backprop limit (NFD + reuse corrections). Backends against the numpy
+"""NB-E1: the true-backprop limit (NFD + reuse corrections). Backends against the numpy
 reference, corrections off = the NFD solver, Stein's lemma on a known function, the linear
 closed form and exact recursion, reused/decoupled networks against the two limits, parameter
 errors, and a check that fails on data with the wrong signature."""
@@ -136,7 +136,7 @@ def test_smoke_run_and_check_can_fail():
     smoke = execute("e1_true_limit", profile="smoke")  # results under the test's tmp folder
     data, p = smoke["data"], e1.E1Params.build(profile="smoke")
     assert data["nfd_match"] < 1e-9
-    assert smoke["claims"][0]["id"] == "E.1"
+    assert smoke["claims"][0]["id"] == "NB-E1"
     Ls = np.array(data["depth"]["depths"], float)
     good = copy.deepcopy(data)
     good["diverged"] = []

@@ -87,10 +87,10 @@ def check(data: dict, p: BackendParams) -> list[dict]:
     ``FLOAT64_TOL`` relative error."""
     f64 = [r for r in data["rows"] if r["dtype"] == "float64" and r["backend"] != "numpy"]
     if not f64:
-        return [claims.record("BK", "inconclusive", "no float64 run", f"rel. error < {FLOAT64_TOL}")]
+        return [claims.record("NB-BK", "inconclusive", "no float64 run", f"rel. error < {FLOAT64_TOL}")]
     worst = max(max(r["loss_rel_err"], r["weight_rel_err"]) for r in f64)
-    verdict = "reproduced" if worst < FLOAT64_TOL else "not reproduced"
-    return [claims.record("BK", verdict, {"max_rel_err_float64": worst},
+    verdict = "verified" if worst < FLOAT64_TOL else "not verified"
+    return [claims.record("NB-BK", verdict, {"max_rel_err_float64": worst},
                           f"rel. error < {FLOAT64_TOL}")]
 
 

@@ -1,4 +1,4 @@
-"""The check of E.1 (:mod:`.e1_true_limit`): power-law fits of the measurements, the validation
+"""The check of NB-E1 (:mod:`.e1_true_limit`): power-law fits of the measurements, the validation
 of (a)–(c) and the verdict on the depth decay of the corrections (d)."""
 from __future__ import annotations
 
@@ -40,12 +40,12 @@ def _depth_class(fit) -> str:
 
 
 def check(data: dict, params: E1Params) -> list[dict]:
-    """E.1. Validation first: (a) off = NFD to 1e-9; (b) for tanh and linear the network's
-    error to the true limit decreases at least like n^{-1/2} (slope CI below 0 and reaching
-    -1/2: the n^{-1/2} fluctuations plus O(1/n) terms that steepen small widths), the kernel
-    errors decrease, and at
-    the largest width the MSE to NFD exceeds the MSE to the true limit by > 2 se (paired over
-    seeds), and so it does for tanh at L = ``deep_depth``, n = ``deep_width``;
+    """NB-E1 (the book's claim; not the paper's Prop. E.1). Validation first: (a) off = NFD
+    to 1e-9; (b) for tanh and linear the network's error to the true limit decreases at least
+    like n^{-1/2} (slope CI below 0 and reaching -1/2: the n^{-1/2} fluctuations plus O(1/n)
+    terms that steepen small widths), the kernel errors decrease, and at the largest width
+    the MSE to NFD exceeds the MSE to the true limit by > 2 se (paired over seeds), and so it
+    does for tanh at L = ``deep_depth``, n = ``deep_width``;
     (c) closed form = exact recursion to 1e-9 at every depth and the particles' error has
     slope -1/2 in P in its CI. If the validation fails the verdict is 'inconclusive'.
     Otherwise the depth question decides: the slopes in L of the accumulated correction
@@ -76,7 +76,7 @@ def check(data: dict, params: E1Params) -> list[dict]:
         verdict = "partly reproduced"
     measured = {k: (None if f is None else {"slope": round(f["slope"], 3), "ci": [round(c, 3) for c in f["slope_ci"]],
                                            "class": classes[k]}) for k, f in fits.items()}
-    return [claims.record("E.1", verdict, measured,
+    return [claims.record("NB-E1", verdict, measured,
                           "accumulated correction -> 0 as L -> infinity, magnitude O(1/L) (Cor. 5.7: second moment O(L^-2))",
                           validation=ok, nfd_match=data["nfd_match"],
                           width_fits={f"{a}_{t}": w[f"{a}_{t}"]["fit_f"] for a in WIDTH_ACTS for t in ("true", "nfd")},

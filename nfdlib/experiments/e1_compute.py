@@ -1,4 +1,4 @@
-"""The computation of E.1 (:mod:`.e1_true_limit`): the grid points of measurements (a)–(d)
+"""The computation of NB-E1 (:mod:`.e1_true_limit`): the grid points of measurements (a)–(d)
 (networks, limits, linear Monte Carlo, depth differences) and :func:`run`, which assembles
 them into the experiment's data."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Parameters of E.1 (:mod:`.e1_true_limit`): the width study (networks and their limits), the
+"""Parameters of NB-E1 (:mod:`.e1_true_limit`): the width study (networks and their limits), the
 linear Monte Carlo check and the depth study, per profile, with their memory checks."""
 from __future__ import annotations
 

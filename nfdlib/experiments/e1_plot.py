@@ -1,4 +1,4 @@
-"""The figure of E.1 (:mod:`.e1_true_limit`), saved as ``true_limit.pdf``/``.png``."""
+"""The figure of NB-E1 (:mod:`.e1_true_limit`), saved as ``true_limit.pdf``/``.png``."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
-"""E.1: the infinite-width limit of true backprop (NFD + reuse corrections) and its depth.
+"""NB-E1: the infinite-width limit of true backprop (NFD + reuse corrections) and its depth.
+NB-E1 is the book's own claim (from Cor. 5.7); the paper's Prop. E.1 is another statement.
 
 Solver: :mod:`nfdlib.limits.true_limit` (stream SGD, loss ½(f-y)², η_c, inputs of
 :func:`nfdlib.limits.nfd.synthetic_task`). Four measurements:
@@ -41,5 +42,5 @@ __all__ = ["EXPERIMENT", "NAME", "WIDTH_ACTS", "E1Params", "add_fits", "check", 
 
 NAME = "e1_true_limit"
 
-EXPERIMENT = Experiment(NAME, "E.1: true-backprop limit (NFD + reuse corrections), validation and depth",
+EXPERIMENT = Experiment(NAME, "NB-E1: true-backprop limit (NFD + reuse corrections), validation and depth",
                         E1Params, run, check, plot)

@@ -1,6 +1,7 @@
 """The check of P5.2 and C5.7 (:mod:`.p52_one_step_gap`): the gap's fit a + b/√n over widths
 (P5.2: a ≠ 0), its power law in depth against the claimed L^-1 (C5.7), and the diagnostic that
-decides between the compounding account and Appendix E's count."""
+decides between the compounding account and Appendix E's count (P5.2-Eq17: the adjacent-layer
+form of the coupling that Eq. 17 states)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +11,7 @@ from ..metrics import linear_fit, power_law_fit
 from .p52_params import GapParams
 
 CLAIMED_EXPONENT = -1.0  # C5.7: second moment O(L^-2), so the accumulated gap is O(1/L)
+EQ17_FACTOR_RANGE = (0.5, 2.0)  # P5.2-Eq17: slope of b_ℓ on C_{ℓ-1}/L within a factor 2 of 1
 
 
 def _finite(rows, key):
@@ -86,6 +88,37 @@ def appendix_e_diagnostic(rows: list[dict], n: int, min_depth: int) -> dict:
             "b_decoupled_on_beta": float(beta @ bd / (beta @ beta))}
 
 
+def _through_origin(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope of y on x through the origin and its standard error, robust to a
+    noise that grows with x (heteroscedasticity-consistent, HC1: the layers of shallow and deep
+    networks do not share one noise level)."""
+    slope = float(x @ y / (x @ x))
+    resid = y - slope * x
+    hc1 = len(y) / (len(y) - 1) * float((x * x) @ (resid * resid)) / float(x @ x) ** 2
+    return slope, float(np.sqrt(hc1))
+
+
+def eq17_check(rows: list[dict], n: int, min_depth: int) -> tuple[str, dict]:
+    """P5.2-Eq17 at width n over the depths >= min_depth: Eq. 17 (App. E) gives the reused
+    direction W_ℓᵀg_ℓ the weight of the previous layer's drift, b_ℓ = C_{ℓ-1}/L. Regressing the
+    measured b_ℓ (reused network, small step) on that adjacent-layer weight must give slope 1.
+    The first-order count is approximate at finite width, so the rule allows a factor of two:
+    reproduced when the 95% interval of the slope lies inside [1/2, 2], not reproduced when it
+    lies outside, inconclusive otherwise (the two accounts differ by a factor of order L). The
+    regression on the book's β_{ℓ-1} (the β recursion of the note on the one-step gap) is
+    reported beside it."""
+    sub = [r for r in rows if r["width"] == n and r["depth"] >= min_depth]
+    b = np.concatenate([r["b_r"] for r in sub])
+    adj, se_adj = _through_origin(np.concatenate([r["adjacent"] for r in sub]), b)
+    beta, se_beta = _through_origin(np.concatenate([r["beta"] for r in sub]), b)
+    ci = [adj - 1.96 * se_adj, adj + 1.96 * se_adj]
+    lo, hi = EQ17_FACTOR_RANGE
+    verdict = ("reproduced" if lo <= ci[0] and ci[1] <= hi else
+               "not reproduced" if ci[1] < lo or ci[0] > hi else "inconclusive")
+    return verdict, {"b_on_adjacent": adj, "b_on_adjacent_ci": ci,
+                     "b_on_beta": beta, "b_on_beta_ci": [beta - 1.96 * se_beta, beta + 1.96 * se_beta]}
+
+
 def check(data: dict, p: GapParams) -> list[dict]:
     rows = [r for r in data["rows"] if r["seeds"] >= 2]
     records = []
@@ -118,4 +151,12 @@ def check(data: dict, p: GapParams) -> list[dict]:
             other_slopes=others,
             gap_at_largest_depth={"depth": last["depth"], "gap_f": last["gap_f_mean"],
                                   "se": last["gap_f_se"], "change_f": last["change_f_mean"]}))
+        if "diagnostic" in others:
+            verdict, measured = eq17_check(rows, n, p.fit_min_depth)
+            records.append(claims.record(
+                "P5.2-Eq17", verdict, measured,
+                "b_ℓ = C_{ℓ-1}/L (slope of b on the adjacent-layer weight 1; rule: 95% CI "
+                "inside [0.5, 2])",
+                setting=f"{p.activation}, train={p.train}, eta_small={p.eta_small}, width={n}, "
+                        f"L>={p.fit_min_depth}"))
     return records

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from . import Experiment
 from .p52_check import (CLAIMED_EXPONENT, appendix_e_diagnostic, c57_verdict, check, depth_fit,
+                        eq17_check,
                         p52_verdict, width_fits)
 from .p52_compute import SCALARS, compute_point, inputs, limited_threads, linear_first_order, run
 from .p52_params import TRAIN_GROUPS, GapParams
