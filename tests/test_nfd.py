@@ -166,15 +166,15 @@ def test_d53_check_can_fail():
 
 
 def test_a54_runs_and_its_check_can_fail(tmp_path):
-    p = a54.A54Params.build(profile="smoke", eta_cs=[0.5, 0.0])
+    p = a54.A54Params.build(profile="smoke", eta_cs=[0.5, 0.0], n_boot=50)
     data = a54.run(p, RunStore("a54_test", p.to_dict(), root=tmp_path))
     # η_c = 0: G_ℓ^{(r,s)} = E[v²] for all r, s at t = 1, a rank-one kernel
-    assert data["min_G"][1] < 1e-10 and data["min_G"][0] > 1e-4
+    assert max(max(r) for r in data["sweep"][1]["min_G"]) < 1e-10 and data["fits"][0]["G"]["y_inf"] > 1e-4
     rec = a54.check(data, p)
-    assert [r["verdict"] for r in rec] == ["partly reproduced"] * 2 and rec[0]["status"][1] == "degenerate"
-    swapped = {k: v[::-1] for k, v in data.items() if isinstance(v, list)}
+    assert [r["verdict"] for r in rec[:2]] == ["partly reproduced"] * 2 and rec[0]["status"][1] == "degenerate"
+    assert rec[2]["activation"] == "linear" and rec[2]["verdict"] == "reproduced"
+    swapped = dict(data, **{k: data[k][::-1] for k in ("eta_cs", "sweep", "diverged_at", "fits")})
     assert a54.check(swapped, p)[0]["verdict"] == "not reproduced"
-    assert a54.status(0.1, 0.01, 1.0, 0.5) == "unresolved" and a54.status(0.1, 0.09, 1.0, 0.5) == "positive"
 
 
 def _t56_data(width_slope, depth_slope):
@@ -191,12 +191,20 @@ def _t56_data(width_slope, depth_slope):
 def test_t56_check_can_fail():
     p = t56.T56Params.build(profile="smoke")
     def verdicts(width_slope, depth_slope):
-        return {r["id"]: r["verdict"] for r in t56.check(_t56_data(width_slope, depth_slope), p)}
+        return {r["id"]: r["verdict"] for r in t56.check(_t56_data(width_slope, depth_slope), p)
+                if r["id"].startswith("T5.6")}
     assert verdicts(-1.0, -1.2) == {"T5.6-decoupled": "reproduced", "T5.6-true": "reproduced"}
     assert verdicts(-1.0, 0.0) == {"T5.6-decoupled": "reproduced", "T5.6-true": "not reproduced"}
     assert verdicts(-0.3, -1.2) == {"T5.6-decoupled": "not reproduced", "T5.6-true": "reproduced"}
     diverged = dict(_t56_data(-1.0, 0.0), diverged=["w64_L2_reused_0"])
-    assert [r["verdict"] for r in t56.check(diverged, p)] == ["reproduced", "inconclusive"]
+    assert [r["verdict"] for r in t56.check(diverged, p)][:2] == ["reproduced", "inconclusive"]
+
+
+def test_f1_train_check_can_fail():
+    p = t56.T56Params.build(profile="smoke")
+    f1 = {(w, d): next(r for r in t56.check(_t56_data(w, d), p) if r["id"] == "F1-train")["verdict"]
+          for w, d in ((-1.0, -1.2), (-1.0, 0.5), (0.5, -1.2))}
+    assert f1 == {(-1.0, -1.2): "reproduced", (-1.0, 0.5): "not reproduced", (0.5, -1.2): "not reproduced"}
 
 
 def test_t56_network_trajectory_starts_from_its_own_output():
@@ -210,17 +218,18 @@ def test_t56_network_trajectory_starts_from_its_own_output():
 def test_a54_reports_a_diverged_learning_rate_and_leaves_it_out():
     """A trajectory that blew up is 'diverged at step k', not 'degenerate', and does not
     decide the verdict."""
-    p = a54.A54Params.build(profile="smoke")
-    good = {"diverged_at": None, "min_C": 0.03, "min_C_coarse": 0.03, "max_C": 1.0,
-            "min_G": 1e-3, "min_G_coarse": 1e-3, "max_G": 1.0}
-    blown = {"diverged_at": 2, "min_C": -2e-16, "min_C_coarse": -2e-16, "max_C": 1.0,
-             "min_G": -3e54, "min_G_coarse": -1e113, "max_G": 1e120}
-    rows = [good, good, blown]
-    data = {k: [r[k] for r in rows] for k in good}
-    data["eta_cs"] = [0.5, 0.1, 1.0]
-    rec = a54.check(data, p)
+    p = a54.A54Params.build(profile="smoke", n_boot=50)
+    P = [256, 512, 1024, 2048]
+    rng = np.random.default_rng(0)
+    good = {"min_C": [[0.03 + 0.1 / q + 1e-4 * rng.standard_normal() for _ in range(2)] for q in P],
+            "min_G": [[1e-3 + 0.1 / q + 1e-5 * rng.standard_normal() for _ in range(2)] for q in P],
+            "max_C": [[1.0] * 2] * 4, "max_G": [[1.0] * 2] * 4, "pred": [[2e-3] * 2] * 4, "diverged_at": None}
+    blown = dict(good, min_G=[[-3e54] * 2] * 4, max_G=[[1e120] * 2] * 4, diverged_at=2)
+    data = {"eta_cs": [0.5, 0.1, 1.0], "particles": P, "reps": 2, "sweep": [good, good, blown],
+            "diverged_at": [None, None, 2]}
+    rec = a54.check_tanh(data, p)
     assert rec[0]["status"] == ["positive", "positive", "diverged at step 2"]
     assert rec[0]["verdict"] == "reproduced" and rec[0]["measured"]["eta_c=1"] == {"status": "diverged at step 2"}
-    data["diverged_at"] = data["diverged_at"][::-1]  # the default η_c diverged: nothing to judge it by
-    assert a54.check(data, p)[0]["verdict"] == "inconclusive"
+    data = dict(data, sweep=data["sweep"][::-1], diverged_at=[2, None, None])  # the default η_c diverged
+    assert a54.check_tanh(data, p)[0]["verdict"] == "inconclusive"
     assert nfd.divergence_step([0.1, 5e200, None]) == 2 and nfd.divergence_step([1.0]) is None

@@ -33,7 +33,7 @@ class E1Params(Params):
     depth_activation: str = spec("tanh", choices=tl.ACTIVATIONS)
     depths: list[int] = spec([1, 2, 4, 8, 16, 32, 64, 128], min=1, nonempty=True)
     depth_particles: int = spec(2**13, min=2)
-    depth_reps: int = spec(2, min=2)
+    depth_reps: int = spec(6, min=2, doc="independent paths per depth of the depth study (panel d)")
     fit_min_depth: int = spec(4, min=1)
 
     PROFILE_DEFAULTS = {
@@ -45,7 +45,7 @@ class E1Params(Params):
         "paper": {"widths": [256, 512, 1024, 2048, 4096, 8192], "net_seeds": 16, "deep_depth": 256,
                   "deep_width": 2048, "limit_particles": 2**18,
                   "mc_particles": [2**10, 2**12, 2**14, 2**16], "mc_reps": 6,
-                  "depths": [2**k for k in range(10)], "depth_particles": 2**15, "depth_reps": 4},
+                  "depths": [2**k for k in range(10)], "depth_particles": 2**15, "depth_reps": 8},
     }
 
     def check(self) -> None:

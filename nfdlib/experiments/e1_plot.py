@@ -35,10 +35,11 @@ def plot(data: dict, params: E1Params, path=None):
     ax[1].axhline(one[0] * math.e, color="grey", ls="--", lw=0.8, label="$L\\to\\infty$")
     ax[1].set(xscale="log", xlabel="depth $L$", ylabel="$f_1^{true}-f_1^{NFD}$", title="(c) linear, one step, exact")
     for k, lab in (("df", "$\\max_s|\\Delta f_s|$"), ("dK", "rel. $\\Delta(C,G)$"), ("dW", "$W_2$ of $h_L$ laws")):
-        ax[2].errorbar(Ls, dep[k], dep[f"{k}_se"], marker="o", label=lab)
+        ax[2].errorbar(Ls, dep[k], 2 * np.asarray(dep[f"{k}_se"], float), marker="o", capsize=2, label=lab)
     i0 = int(np.argmax(Ls >= params.fit_min_depth))
     ax[2].plot(Ls[i0:], dep["df"][i0] * (Ls[i0:] / Ls[i0]) ** -1.0, "k--", lw=1, label="$L^{-1}$ (Cor. 5.7)")
-    ax[2].set(xscale="log", yscale="log", xlabel="depth $L$", title=f"(d) true limit − NFD ({params.depth_activation})")
+    ax[2].set(xscale="log", yscale="log", xlabel="depth $L$",
+              title=f"(d) true limit − NFD ({params.depth_activation}), {params.depth_reps} paths, ±2 SE")
     prof = lin["corr_fwd_profile"]
     for L in dep["depths"]:
         if L >= 4:

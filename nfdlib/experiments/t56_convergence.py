@@ -19,7 +19,7 @@ and the NFD particles (feature laws).
 
 ``data``: ``widths``, ``depths``, ``width_depth``, ``depth_width``, ``f_nfd`` {L: trajectory},
 ``width`` {backward: {f_mse, f_mse_se, kernel_err, w2}}, ``depth`` {backward: {bias2_same,
-bias2_ref, f_mse, w2}}, fits ``fit_width`` {backward}, ``fit_depth_ref`` {backward},
+bias2_ref, their jackknife SEs bias2_same_se, bias2_ref_se, f_mse, w2}}, ``seeds``, fits ``fit_width`` {backward}, ``fit_depth_ref`` {backward},
 ``diverged``.
 """
 from __future__ import annotations
@@ -58,7 +58,7 @@ class T56Params(Params):
     width_depth: int = spec(4, min=1)
     depths: list[int] = spec([2, 4, 8, 16], min=1, nonempty=True)
     depth_width: int = spec(512, min=1)
-    seeds: int = spec(4, min=2)
+    seeds: int = spec(8, min=2, doc="network seeds per (width, depth) and backward pass")
     particles: int = spec(2**16, min=2)
     ref_depth: int = spec(64, min=1)
 
@@ -146,6 +146,16 @@ def _sq_bias(fs: np.ndarray, f_ref: np.ndarray) -> float:
     return float(np.mean((m - f_ref) ** 2 - se ** 2))
 
 
+def _sq_bias_se(fs: np.ndarray, f_ref: np.ndarray) -> float:
+    """Jackknife standard error of :func:`_sq_bias` over the seeds (rows of ``fs``):
+    √((k-1)/k · Σ_i (θ_(i) - θ̄)²) with θ_(i) the estimate without seed i."""
+    k = fs.shape[0]
+    if k < 3:
+        return float("nan")
+    th = np.array([_sq_bias(np.delete(fs, i, axis=0), f_ref) for i in range(k)])
+    return float(np.sqrt((k - 1) / k * np.sum((th - th.mean()) ** 2)))
+
+
 def run(params: T56Params, store) -> dict:
     pd = params.to_dict()
     Ls = sorted(set(params.depths) | {params.width_depth, params.ref_depth})
@@ -164,7 +174,7 @@ def run(params: T56Params, store) -> dict:
     f_nfd = {L: np.array(nfd_recs[f"nfd_L{L}"]["f"], float) for L in Ls}
     f_lim = f_nfd[params.ref_depth]
     data = {"widths": params.widths, "depths": params.depths, "width_depth": params.width_depth,
-            "depth_width": params.depth_width, "ref_depth": params.ref_depth,
+            "depth_width": params.depth_width, "ref_depth": params.ref_depth, "seeds": params.seeds,
             "f_nfd": {str(L): f for L, f in f_nfd.items()}, "width": {}, "depth": {},
             "diverged": [k for k, r in recs.items() if r["diverged"]]
             + [k for k, r in nfd_recs.items() if r["diverged"]]}
@@ -180,13 +190,16 @@ def run(params: T56Params, store) -> dict:
             rows["w2"].append(float(np.mean([r["w2"] for r in rs if r["w2"] is not None] or [np.nan])))
             rows["bias2_same"].append(_sq_bias(fs, f_nfd[params.width_depth]))
         data["width"][b] = rows
-        rows = {"f_mse": [], "bias2_same": [], "bias2_ref": [], "w2": [], "kernel_err": []}
+        rows = {"f_mse": [], "bias2_same": [], "bias2_ref": [], "bias2_same_se": [], "bias2_ref_se": [],
+                "w2": [], "kernel_err": []}
         for L in params.depths:
             rs = [recs[f"w{params.depth_width}_L{L}_{b}_{k}"] for k in range(params.seeds)]
             fs = np.array([r["f"] for r in rs], float)
             rows["f_mse"].append(float(np.mean((fs - f_nfd[L]) ** 2)))
             rows["bias2_same"].append(_sq_bias(fs, f_nfd[L]))
             rows["bias2_ref"].append(_sq_bias(fs, f_lim))
+            rows["bias2_same_se"].append(_sq_bias_se(fs, f_nfd[L]))
+            rows["bias2_ref_se"].append(_sq_bias_se(fs, f_lim))
             rows["w2"].append(float(np.mean([r["w2"] for r in rs if r["w2"] is not None] or [np.nan])))
             rows["kernel_err"].append(float(np.mean([r["kernel_err"] for r in rs])))
         data["depth"][b] = rows
@@ -231,7 +244,39 @@ def check(data: dict, params: T56Params) -> list[dict]:
         "reused_bias2_same_L_at_largest_n": float(f"{data['width']['reused']['bias2_same'][-1]:.3g}"),
     }
     return [claims.record("T5.6-decoupled", verdict(ok_w), decoupled, "f error ∝ n^-1 at fixed L"),
-            claims.record("T5.6-true", verdict(ok_d), true, "squared bias vs NFD(L→∞) <= C/L")]
+            claims.record("T5.6-true", verdict(ok_d), true, "squared bias vs NFD(L→∞) <= C/L"),
+            check_f1_train(data)]
+
+
+def check_f1_train(data: dict) -> dict:
+    """F1 (after training) as one statement about the true (reused) network, which is what the
+    paper trains: its f error against NFD at the same L falls with the width (slope CI of the
+    f_mse fit below 0) *and* its squared bias against NFD at ``ref_depth`` falls with the depth
+    (slope CI below 0). Reproduced when both fall; not reproduced when either slope's CI lies
+    at or above 0; inconclusive otherwise (or when a network diverged)."""
+    fw, fd = data["fit_width"]["reused"], data["fit_depth_ref"]["reused"]
+
+    def sign(fit):
+        if fit is None:
+            return "unresolved"
+        lo, hi = fit["slope_ci"]
+        return "decreasing" if hi < 0 else ("not decreasing" if lo >= 0 else "unresolved")
+
+    sw, sd = sign(fw), sign(fd)
+    if "not decreasing" in (sw, sd):
+        verdict = "not reproduced"
+    elif sw == sd == "decreasing" and not data.get("diverged"):
+        verdict = "reproduced"
+    else:
+        verdict = "inconclusive"
+    dd = data["depth"]["reused"]
+    measured = {"width": {"f_mse_vs_n": _slope(fw), "sign": sw},
+                "depth": {"bias2_vs_L": _slope(fd), "sign": sd,
+                          "bias2_at_depths": [float(f"{x:.3g}") for x in dd["bias2_ref"]],
+                          "bias2_se": [float(f"{x:.2g}") for x in dd.get("bias2_ref_se", [])]}}
+    return claims.record("F1-train", verdict, measured,
+                         "true network: f error vs NFD decreases in n; squared bias vs NFD(L→∞) decreases in L",
+                         seeds=int(data.get("seeds", 0)) or None)
 
 
 def plot(data: dict, params: T56Params, path=None):
@@ -244,15 +289,20 @@ def plot(data: dict, params: T56Params, path=None):
         ax[0].errorbar(n, w["f_mse"], w["f_mse_se"], marker=mk, color=col, label=f"{b}: $E(f_s-f_s^{{NFD}})^2$")
         ax[0].plot(n, w["kernel_err"], marker=mk, color=col, ls=":", mfc="none", label=f"{b}: kernels (rel.)")
         dd = data["depth"][b]
-        ax[1].plot(Ls, np.clip(dd["bias2_ref"], 1e-12, None), marker=mk, color=col,
-                   label=f"{b} vs NFD($L$={data['ref_depth']})")
-        ax[1].plot(Ls, np.clip(dd["bias2_same"], 1e-12, None), marker=mk, color=col, ls=":", mfc="none",
-                   label=f"{b} vs NFD(same $L$)")
+        for key, ls, mfc, lab in (("bias2_ref", "-", None, f"vs NFD($L$={data['ref_depth']})"),
+                                  ("bias2_same", ":", "none", "vs NFD(same $L$)")):
+            m = np.array(dd[key], float)
+            se = np.array(dd.get(f"{key}_se", [0.0] * len(m)), float)
+            ok = m > 2 * se
+            ax[1].errorbar(Ls[ok], m[ok], [np.minimum(2 * se[ok], 0.999 * m[ok]), 2 * se[ok]], marker=mk,
+                           color=col, ls=ls, mfc=mfc, capsize=2, label=f"{b} {lab}")
+            ax[1].plot(Ls[~ok], np.maximum(m[~ok] + 2 * se[~ok], 1e-12), "v", color=col, mfc="none", ls="none")
     ax[0].plot(n, data["width"]["decoupled"]["f_mse"][0] * n[0] / n, "k--", lw=1, label="$n^{-1}$")
     ax[0].set(xscale="log", yscale="log", xlabel="width $n$", title=f"(a) after training, $L$={data['width_depth']}")
     ax[1].plot(Ls, max(data["depth"]["reused"]["bias2_ref"][0], 1e-12) * Ls[0] / Ls, "k--", lw=1, label="$L^{-1}$")
     ax[1].set(xscale="log", yscale="log", xlabel="depth $L$",
-              title=f"(b) squared bias of $\\bar f_s$, $n$={data['depth_width']}")
+              title=f"(b) squared bias of $\\bar f_s$, $n$={data['depth_width']}, {data.get('seeds', '?')} seeds "
+                    "(±2 jackknife SE; ▽: upper limit)")
     s = np.arange(len(data["f_nfd"][str(data["ref_depth"])]))
     for L in data["depths"]:
         ax[2].plot(s, data["f_nfd"][str(L)], marker=".", label=f"NFD $L$={L}")
