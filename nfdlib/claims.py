@@ -155,8 +155,12 @@ def _fmt(x: Any) -> str:
 
 
 def cell(text: Any) -> str:
-    """Text for a Markdown table cell: one line, with ``|`` escaped so that it renders as ``|``."""
-    return str(text).replace("\n", " ").replace("|", "\\|")
+    """Text for a Markdown table cell: one line, with ``|`` escaped so that it renders as ``|``,
+    and ``*`` and every ``_`` that is not inside a word escaped, so that ``h'_{ℓ-1} = C_{ℓ-1}``
+    does not render as emphasis (``depth_mup`` stays as it is: an underscore inside a word is
+    inert)."""
+    text = str(text).replace("\n", " ").replace("|", "\\|").replace("*", "\\*")
+    return re.sub(r"_(?![^\W_])|(?<![^\W_])_", r"\\_", text)
 
 
 def headline(x: Any) -> str:

@@ -134,6 +134,19 @@ def test_table_shows_the_whole_measured_figure_scale_and_setting():
     assert len([c for c in line.replace("\\|", "").split("|")]) == 10
 
 
+def test_dashboard_cells_render_as_written():
+    """Rendered as the book renders it, a cell shows its text: | as |, and no emphasis made out
+    of the underscores of h'_{ℓ-1} = C_{ℓ-1}."""
+    markdown_it = pytest.importorskip("markdown_it")
+    rows = [{"id": "P5.2-Eq17", "verdict": "not reproduced", "profile": "book", "date": "",
+             "measured": {"b_on_adjacent": 12.5}, "expected": "b_ℓ = |x|, h'_{ℓ-1} = C_{ℓ-1}/L; 2*3*4",
+             "setting": "activation=tanh, arch=depth_mup"}]
+    html = markdown_it.MarkdownIt("commonmark").enable("table").render(claims.table(rows))
+    assert "<em>" not in html and "<strong>" not in html
+    assert "b_ℓ = |x|, h'_{ℓ-1} = C_{ℓ-1}/L; 2*3*4" in html and "depth_mup" in html
+    assert html.count("<td>") == 8
+
+
 def test_set_values_are_json_or_literal_or_string():
     assert parse_value("tanh") == "tanh"
     assert parse_value('"tanh"') == "tanh"
