@@ -172,16 +172,23 @@ def _fig1_point(width, depth, rep, pool, inputs, activation, dtype, seed, backen
             "h_naive": w2_squared_naive(X[0][0], Yh[0]), "g_naive": w2_squared_naive(X[0][1], Yg[0])}
 
 
-def _depth_point(depth, rep, particles, ref_depth, activation, seed, backend, device):
-    """Depth error at L, replicate ``rep``: the debiased W₂² between two samples of the L-step
-    chain and two samples of the SDE law (h_1: exact draws of N(0, q(1)); g_0: the
-    ``ref_depth``-step chain, whose own depth error is far below the resolution)."""
-    rng = np.random.default_rng([seed, 4, depth, rep])
+def _depth_point(depths, rep, particles, ref_depth, activation, seed, backend, device):
+    """Depth errors of replicate ``rep`` at every L in ``depths``: the debiased W₂² between two
+    samples of the L-step chain and two samples of the SDE law (h_1: exact draws of
+    N(0, q(1)); g_0: the ``ref_depth``-step chain, whose own depth error is far below the
+    resolution). The two SDE samples are shared by the depths of one replicate (they are
+    independent of every chain sample, so each estimate keeps its exact bias; the depths'
+    errors are correlated within a replicate, not across replicates)."""
+    rng = np.random.default_rng([seed, 4, rep])
     q1 = float(fbsde.sde_moments(activation, 1.0)[0][0])
-    X = [_chain_samples(particles, depth, activation, rng, backend, device) for _ in range(2)]
     Yh = [math.sqrt(q1) * rng.standard_normal(particles) for _ in range(2)]
     Yg = [_chain_samples(particles, ref_depth, activation, rng, backend, device)[1] for _ in range(2)]
-    return {"h_d2": w2_squared_debiased(X[0][0], X[1][0], *Yh), "g_d2": w2_squared_debiased(X[0][1], X[1][1], *Yg)}
+    out = {}
+    for L in depths:
+        X = [_chain_samples(particles, L, activation, rng, backend, device) for _ in range(2)]
+        out[str(L)] = {"h_d2": w2_squared_debiased(X[0][0], X[1][0], *Yh),
+                       "g_d2": w2_squared_debiased(X[0][1], X[1][1], *Yg)}
+    return out
 
 
 def _summ(reps: list[dict], keys) -> dict:
@@ -225,14 +232,14 @@ def run(p: FBSDEParams, store) -> dict:
     rec = run_grid(store, pts, _fig1_point, executor=p.executor, desc="fig1 widths")
     points = [dict(width=n, depth=L, **_summ([rec[f"fig1_n{n}_L{L}_r{r}"] for r in range(p.fig1_reps)],
                                              ("h_d2", "g_d2", "h_naive", "g_naive"))) for n, L in grid]
-    pts = [(f"fig1_depth_L{L}_r{r}", dict(depth=L, rep=r, particles=p.depth_particles, ref_depth=p.ref_depth,
-                                          activation=act, **common))
-           for L in p.depth_depths for r in range(p.fig1_reps)]
+    pts = [(f"fig1_depth_r{r}", dict(depths=p.depth_depths, rep=r, particles=p.depth_particles,
+                                      ref_depth=p.ref_depth, activation=act, **common))
+           for r in range(p.fig1_reps)]
     rec = run_grid(store, pts, _depth_point, executor=p.executor, desc="fig1 depths")
     q1 = float(fbsde.sde_moments(act, 1.0)[0][0])
     depth_rows = []
     for L in p.depth_depths:
-        row = dict(depth=L, **_summ([rec[f"fig1_depth_L{L}_r{r}"] for r in range(p.fig1_reps)], ("h_d2", "g_d2")))
+        row = dict(depth=L, **_summ([rec[f"fig1_depth_r{r}"][str(L)] for r in range(p.fig1_reps)], ("h_d2", "g_d2")))
         # the exact depth error of h: W₂²(N(0, q_L), N(0, q(1))) = (√q_L - √q(1))²
         row["h_d2_exact"] = (math.sqrt(fbsde.chain_moments(act, L)[0][-1]) - math.sqrt(q1)) ** 2
         depth_rows.append(row)
