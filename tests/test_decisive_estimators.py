@@ -156,7 +156,8 @@ def test_fig1_check_can_fail():
     ok = t43.check_fig1(_fig1(2.0, 0.0))
     assert ok["verdict"] == "reproduced"
     assert ok["measured"]["g"]["width_slope_by_depth"]["4"][1][0] <= -2.0 <= ok["measured"]["g"]["width_slope_by_depth"]["4"][1][1]
-    grows = t43.check_fig1(_fig1(2.0, 0.5))  # the width error builds up with depth
+    grows = t43.check_fig1(_fig1(2.0, 0.5))  # the width error builds up with depth, without bound
     assert grows["verdict"] == "not reproduced" and grows["measured"]["h"]["grows_with_depth"]
+    assert grows["measured"]["h"]["grows_first_to_last"]
     assert t43.check_fig1(_fig1(0.0, 0.0))["verdict"] == "not reproduced"  # no width convergence
     assert t43.check_fig1(_fig1(2.0, 0.0, depth_exp=0.0))["verdict"] == "not reproduced"  # no depth convergence

@@ -333,22 +333,27 @@ def _ci(fit):
 
 def check_fig1(fig1: dict, level: float = 0.95) -> dict:
     """F1 (initialisation) as one statement: finite networks approach the SDE law in width and
-    in depth, with a width error that does not grow with depth (the limits commute). With D the
-    debiased W₂² (no floor):
+    in depth, with a width error bounded uniformly in depth (the limits commute; the paper:
+    the finite-width effect "vanishes ... uniformly over depth"). With D the debiased W₂² (no
+    floor):
 
     width   at every depth, the width error D(n, L) (network vs the n = ∞ chain of depth L)
             falls with n: the slope of the fit D ≈ A·n^b has its CI below 0 (h and g);
-    uniform at no width does D grow significantly from the smallest to the largest depth
-            (Student's t on the replicates, 2(reps-1) degrees of freedom, one-sided,
-            Bonferroni over the widths);
+    uniform the width error's supremum over the depths tried, sup_L D(n, L), falls with n
+            (slope CI below 0), and at no width does D grow significantly between the two
+            largest depths (Student's t on the replicates, 2(reps-1) degrees of freedom,
+            one-sided, Bonferroni over the widths): a width error that built up with depth
+            would show in both;
     depth   the depth error (L-step chain vs the SDE law) falls with L: slope CI below 0 (h and g).
 
     Reproduced when all hold; not reproduced when a slope is not negative while its CI
-    excludes the paper's bound -1, or the width error grows with depth; inconclusive otherwise. Also reported: the slopes
-    against the paper's bounds (W₂² ≤ C/n from Prop. 4.2, ≤ C/L from Thm. 4.3: slope ≤ -1), the
-    book's expectation (-2 for both: a variance and shape mismatch of order 1/n, 1/L in law)
-    and ``decades``: log10 of the width error at the smallest width over the median 2 SE of D
-    (how far the curve rises above the noise)."""
+    excludes the paper's bound -1, or the width error grows between the largest depths;
+    inconclusive otherwise. Reported besides: ``grows_first_to_last``, the widths at which D
+    is significantly larger at the largest than at the smallest depth (a growth that
+    saturates is compatible with a uniform bound); the slopes against the paper's bounds
+    (W₂² ≤ C/n from Prop. 4.2, ≤ C/L from Thm. 4.3: slope ≤ -1) and the book's expectation (-2
+    for both: a variance and shape mismatch of order 1/n, 1/L in law); ``decades``: log10 of
+    the width error at the smallest width over the median 2 SE of D."""
     from scipy import stats
 
     widths, depths = sorted(fig1["widths"]), sorted(fig1["depths"])
@@ -358,20 +363,26 @@ def check_fig1(fig1: dict, level: float = 0.95) -> dict:
     fits = fig1_fits(fig1)
     res, signs, grows_any = {}, [], False
     for k in ("h", "g"):
+        def t_up(n, La, Lb):  # growth of D at width n from depth La to depth Lb, in SE
+            a, b = at[n, La], at[n, Lb]
+            return (b[f"{k}_d2"] - a[f"{k}_d2"]) / max(math.hypot(a[f"{k}_d2_se"], b[f"{k}_d2_se"]), 1e-300)
         wsign = {L: _sign(fits[k]["width"][str(L)]) for L in depths}
-        grows = [n for n in widths if len(depths) > 1 and
-                 (at[n, depths[-1]][f"{k}_d2"] - at[n, depths[0]][f"{k}_d2"])
-                 / max(math.hypot(at[n, depths[-1]][f"{k}_d2_se"], at[n, depths[0]][f"{k}_d2_se"]), 1e-300) > crit]
+        grows = [n for n in widths if len(depths) > 1 and t_up(n, depths[-2], depths[-1]) > crit]
+        first_last = [n for n in widths if len(depths) > 1 and t_up(n, depths[0], depths[-1]) > crit]
+        sup = [max((at[n, L] for L in depths), key=lambda q: q[f"{k}_d2"]) for n in widths]
+        sup_fit = power_law_fit_nls(widths, [q[f"{k}_d2"] for q in sup], [q[f"{k}_d2_se"] for q in sup])
+        ssign = _sign(sup_fit)
         dsign = _sign(fits[k]["depth"])
         noise = float(np.median([2 * q[f"{k}_d2_se"] for q in fig1["points"]]))
         top = max(at[widths[0], L][f"{k}_d2"] for L in depths)
         res[k] = {"width_slope_by_depth": {str(L): _ci(fits[k]["width"][str(L)]) for L in depths},
                   "width": "decreasing" if all(v == "decreasing" for v in wsign.values()) else
                            ("not decreasing" if "not decreasing" in wsign.values() else "unresolved"),
-                  "grows_with_depth": grows,
+                  "sup_over_depths_slope": _ci(sup_fit), "sup_over_depths": ssign,
+                  "grows_with_depth": grows, "grows_first_to_last": first_last,
                   "depth_slope": _ci(fits[k]["depth"]), "depth": dsign,
                   "decades": round(math.log10(top / noise), 1) if top > 0 and noise > 0 else None}
-        signs += [res[k]["width"], dsign]
+        signs += [res[k]["width"], ssign, dsign]
         grows_any |= bool(grows)
     if grows_any or "not decreasing" in signs:
         verdict = "not reproduced"
