@@ -1,5 +1,6 @@
 """Command line of nfdlib (``nfd``, the same as ``python -m nfdlib``): list the experiments,
-run one with ``--set key=value`` overrides, print the claims dashboard."""
+run one with ``--set key=value`` overrides, reproduce the whole book at one profile, print the
+claims dashboard."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from .params import PROFILE_DOC, ParamError
 
+EXECUTOR_HELP = ("serial (default), processes, dask-local or tcp://host:port (a Dask scheduler; "
+                 "workers started with --resources MEMORY=<bytes> get points by their memory)")
 SET_DOC = "a value is read as JSON, else as a Python literal, else as a plain string"
 
 
@@ -75,6 +78,18 @@ def build_parser(prog: str) -> tuple[argparse.ArgumentParser, argparse.ArgumentP
                      help="write the claims to the book's ledger although parameters differ from the "
                           "profile's defaults (a book or paper profile only; a run that keeps them is "
                           "recorded anyway)")
+    rep = sub.add_parser("reproduce", help="every run of the book at one profile, on one executor "
+                                           "(resumable; --dry-run: the plan and its cost)")
+    rep.add_argument("--profile", default="book", help="smoke, book (default) or paper")
+    rep.add_argument("--only", nargs="+", metavar="NAME",
+                     help="only these runs (labels from --dry-run, experiment or chapter names)")
+    rep.add_argument("--executor", default="serial", help=EXECUTOR_HELP)
+    rep.add_argument("--dry-run", action="store_true",
+                     help="print the plan (points, core-hours, peak memory per point) and stop")
+    rep.add_argument("--results", type=Path, help="results folder (default $NFD_RESULTS or ./results)")
+    rep.add_argument("--save-costs", action="store_true",
+                     help="write the measured costs of the runs to nfdlib/costs.json")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     claims = sub.add_parser("claims", help="table of claim verdicts: the book's ledger, or "
                                            "the results stored under --results")
     claims.add_argument("--results", type=Path)
@@ -108,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{c['id']}: {c['verdict']} (measured {c['measured']}, expected {c['expected']})")
             if args.json:
                 atomic_write_json(args.json, result)
+        elif args.command == "reproduce":
+            from . import reproduce
+            return reproduce.main(args.profile, args.only, args.executor, args.dry_run, root=args.results,
+                                  save_costs=args.save_costs, progress=not args.no_progress)
         elif args.command == "claims":
             if args.results:
                 print(claims_mod.table(claims_mod.collect(args.results)))

@@ -16,6 +16,8 @@ executor.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import contextvars
 import multiprocessing
 import os
 from importlib.util import find_spec
@@ -57,6 +59,34 @@ def dask_client(target):
                          "'serial', 'processes' or 'dask-local'") from None
 
 
+_COLLECTING: contextvars.ContextVar[list | None] = contextvars.ContextVar("nfd_collecting", default=None)
+
+
+class PointsPending(BaseException):
+    """Raised by :func:`run_grid` inside :func:`collecting` instead of computing: the grid's
+    points that are not stored yet (``todo``: ``[(name, kwargs)]``), their ``compute`` function
+    and the ``store`` they belong to. A BaseException, so that no ``except Exception`` of an
+    experiment swallows it."""
+
+    def __init__(self, store, todo, compute, desc: str):
+        super().__init__(f"{len(todo)} {desc} not stored yet")
+        self.store, self.todo, self.compute, self.desc = store, todo, compute, desc
+
+
+@contextlib.contextmanager
+def collecting():
+    """Within this context :func:`run_grid` computes nothing: it returns a grid that is stored
+    whole, and raises :class:`PointsPending` for one that is not (``nfd reproduce`` sends those
+    points, of every experiment at once, to its executor and runs the experiment again).
+    Yields a list to which each grid met appends its number of points."""
+    grids: list[int] = []
+    token = _COLLECTING.set(grids)
+    try:
+        yield grids
+    finally:
+        _COLLECTING.reset(token)
+
+
 def _postfix(record: dict) -> dict:
     for key in ("loss", "final_train_loss", "train_loss"):
         value = record.get(key)
@@ -79,6 +109,12 @@ def run_grid(store: RunStore | None, points: Sequence[tuple[str, dict[str, Any]]
             records[name] = stored
         else:
             todo.append((name, kwargs))
+    grids = _COLLECTING.get()
+    if grids is not None:
+        grids.append(len(points))
+        if todo:
+            raise PointsPending(store, todo, compute, desc)
+        progress = False  # a stored grid, read back: nothing to show
     use_dask = bool(todo) and executor not in ("serial", "processes")
     if use_dask:  # connect before anything is shown: an unreachable scheduler is one clear error
         from dask.distributed import LocalCluster, as_completed

@@ -14,6 +14,8 @@ Constraints live in the field metadata:
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import os
 import typing
@@ -218,8 +220,29 @@ def available_memory_bytes() -> int:
         return 8 << 30
 
 
+_DECLARED: contextvars.ContextVar[list | None] = contextvars.ContextVar("nfd_declared", default=None)
+
+
+@contextlib.contextmanager
+def declared_memory():
+    """Collect the memory that parameter checks declare (:func:`require_memory`) instead of
+    checking it here: yields a list of ``(bytes, what)``. ``nfd reproduce`` checks those
+    against the machine that computes the points, which may be a cluster's worker."""
+    sink: list = []
+    token = _DECLARED.set(sink)
+    try:
+        yield sink
+    finally:
+        _DECLARED.reset(token)
+
+
 def require_memory(nbytes: float, what: str, fraction: float = 0.7) -> None:
-    """Raise ParamError when ``nbytes`` exceed ``fraction`` of the available memory."""
+    """Raise ParamError when ``nbytes`` exceed ``fraction`` of the available memory (inside
+    :func:`declared_memory`: record them instead)."""
+    sink = _DECLARED.get()
+    if sink is not None:
+        sink.append((float(nbytes), what))
+        return
     limit = fraction * available_memory_bytes()
     if nbytes > limit:
         raise ParamError(f"{what} needs {nbytes / 2**30:.2f} GiB but only {limit / 2**30:.2f} GiB "

@@ -121,16 +121,20 @@ class RunStore:
 
     ``save_point``/``load_point`` keep JSON records of finished grid points (a damaged record
     reads as missing, with a warning); ``save_arrays``/``load_arrays`` keep arrays;
-    ``save_result`` keeps the final result.
+    ``save_result``/``load_result`` keep the final result; ``save_cost``/``load_cost`` what a
+    point cost (seconds, peak memory), beside it, so that the records stay free of timings.
+    ``create=False`` writes nothing (a dry run looks at what is stored).
     """
 
-    def __init__(self, experiment: str, params: dict[str, Any], root: Path | None = None):
+    def __init__(self, experiment: str, params: dict[str, Any], root: Path | None = None,
+                 create: bool = True):
         self.experiment = experiment
         self.params = to_jsonable(params)
         self.key = params_key(self.params)
         self.folder = Path(root or results_root()) / experiment / self.key
-        self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.folder / "params.json", self.params)
+        if create:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.folder / "params.json", self.params)
 
     def _point(self, name: str, suffix: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in name)
@@ -158,6 +162,22 @@ class RunStore:
                       CorruptPointWarning, stacklevel=2)
         return None
 
+    def save_cost(self, name: str, cost: dict[str, Any]) -> None:
+        atomic_write_json(self._point(name, ".cost.json"), cost)
+
+    def load_cost(self, name: str) -> dict[str, Any] | None:
+        """The cost of a point computed by ``nfd reproduce`` (None when not measured)."""
+        try:
+            cost = json.loads(self._point(name, ".cost.json").read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        return cost if isinstance(cost, dict) else None
+
+    def point_names(self) -> list[str]:
+        """The names (file stems) of the stored point records."""
+        return sorted(p.name[:-5] for p in (self.folder / "points").glob("*.json")
+                      if not p.name.endswith(".cost.json"))
+
     def has_arrays(self, name: str) -> bool:
         return self._point(name, ".npz").exists()
 
@@ -175,3 +195,20 @@ class RunStore:
         path = self.folder / "result.json"
         atomic_write_json(path, result)
         return path
+
+    def load_result(self) -> dict[str, Any] | None:
+        """The stored result of this run (same parameters, same code), or None when there is
+        none, when it cannot be read, or when one of its stored points is damaged (a warning
+        names it): then the run is made again and recomputes that point."""
+        path = self.folder / "result.json"
+        if not path.exists():
+            return None
+        try:
+            result = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        if not isinstance(result, dict) or result.get("params") != self.params:
+            return None
+        if not all(self.load_point(name) is not None for name in self.point_names()):
+            return None
+        return result

@@ -60,19 +60,33 @@ def execute(name: str, root=None, record: bool | None = None, **settings: Any) -
     """Validate ``settings``, run the experiment (resuming stored points), check its claims
     and store the result; return ``{"experiment", "params", "overrides", "claims", "data",
     "provenance", "folder"}`` (``overrides``: the parameters set away from the profile's
-    defaults; ``folder``: where the run's points and result are stored). The claims also go to
-    the book's ledger when the run kept a ledger profile's defaults, or with ``record=True``
+    defaults; ``folder``: where the run's points and result are stored). A result already
+    stored for the same parameters and the same code (by ``nfd reproduce``, say) is returned
+    as it is, unless one of its points is damaged. The claims also go to the book's ledger when
+    the run kept a ledger profile's defaults, or with ``record=True``
     (:func:`nfdlib.claims.belongs_in_ledger`); any other run is stored under the results
     folder only."""
     exp = get(name)
     params = exp.Params.build(**settings)
     store = RunStore(name, params.to_dict(), root=root)
+    stored = store.load_result()
+    if stored is not None:
+        stored["folder"] = str(store.folder)
+        if claims_mod.belongs_in_ledger(stored, record):
+            claims_mod.write_ledger(stored)
+        return stored
     t0 = time.perf_counter()
     data = exp.run(params, store)
-    seconds = time.perf_counter() - t0
+    return complete(exp, params, store, data, time.perf_counter() - t0, record)
+
+
+def complete(exp: Experiment, params: Params, store: RunStore, data: dict, seconds: float,
+             record: bool | None = None) -> dict:
+    """Check the claims of a finished run's ``data``, store the result and record it in the
+    ledger where it belongs (the end of :func:`execute`, which ``nfd reproduce`` shares)."""
     claims = exp.check(data, params)
     result = to_jsonable({
-        "experiment": name, "params": params.to_dict(), "overrides": params.overrides(),
+        "experiment": exp.name, "params": params.to_dict(), "overrides": params.overrides(),
         "claims": claims, "data": data,
         "provenance": provenance(backend=getattr(params, "backend", None),
                                  device=getattr(params, "device", None), seconds=seconds),
