@@ -40,7 +40,7 @@ class E1Params(Params):
         "smoke": {"steps": 3, "d": 4, "net_depth": 2, "widths": [16, 32, 64], "net_seeds": 2,
                   "deep_depth": 4, "deep_width": 32,
                   "limit_particles": 2**10, "mc_particles": [2**6, 2**7, 2**8], "mc_reps": 2,
-                  "depths": [1, 2, 4, 8], "depth_particles": 2**8, "fit_min_depth": 1},
+                  "depths": [1, 2, 4, 8], "depth_particles": 2**8, "depth_reps": 2, "fit_min_depth": 1},
         "book": {},
         "paper": {"widths": [256, 512, 1024, 2048, 4096, 8192], "net_seeds": 16, "deep_depth": 256,
                   "deep_width": 2048, "limit_particles": 2**18,
