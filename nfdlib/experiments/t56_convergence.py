@@ -58,7 +58,7 @@ class T56Params(Params):
     width_depth: int = spec(4, min=1)
     depths: list[int] = spec([2, 4, 8, 16], min=1, nonempty=True)
     depth_width: int = spec(512, min=1)
-    seeds: int = spec(8, min=2, doc="network seeds per (width, depth) and backward pass")
+    seeds: int = spec(32, min=2, doc="network seeds per (width, depth) and backward pass")
     particles: int = spec(2**16, min=2)
     ref_depth: int = spec(64, min=1)
 
@@ -67,7 +67,7 @@ class T56Params(Params):
                   "depth_width": 32, "seeds": 2, "particles": 1024, "ref_depth": 8},
         "book": {},
         "paper": {"steps": 10, "widths": [64, 128, 256, 512, 1024, 2048], "width_depth": 8,
-                  "depths": [2, 4, 8, 16, 32, 64], "depth_width": 2048, "seeds": 16,
+                  "depths": [2, 4, 8, 16, 32, 64], "depth_width": 2048, "seeds": 32,
                   "particles": 2**18, "ref_depth": 256},
     }
 
@@ -211,7 +211,11 @@ def _add_fits(data: dict) -> None:
     data["fit_width"] = {b: power_law_fit_dict(data["widths"], data["width"][b]["f_mse"], data["width"][b]["f_mse_se"])
                          for b in data["width"]}
     data["fit_width_kernel"] = {b: power_law_fit_dict(data["widths"], data["width"][b]["kernel_err"]) for b in data["width"]}
-    data["fit_depth_ref"] = {b: power_law_fit_dict(data["depths"], data["depth"][b]["bias2_ref"]) for b in data["depth"]}
+    def _se(rows):  # weights from the jackknife SEs when every one is available (>= 3 seeds)
+        se = rows.get("bias2_ref_se")
+        return se if se is not None and np.all(np.isfinite(np.asarray(se, float))) else None
+    data["fit_depth_ref"] = {b: power_law_fit_dict(data["depths"], data["depth"][b]["bias2_ref"], _se(data["depth"][b]))
+                             for b in data["depth"]}
 
 
 def _slope(fit):
