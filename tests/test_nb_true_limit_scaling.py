@@ -44,7 +44,8 @@ def _gap(rms):
         vals = [eta * rms(L) for L in (32, 64, 128)]
         ext = 2 * vals[2] - vals[1]
         rows.append({"eta_c": eta, "rms": vals, "rms_extrap": ext, "rms_extrap_se": 0.02 * vals[2],
-                     "gap1_extrap": -0.1 * eta, "gap1_extrap_se": 0.001, "ratio1": 1.0, "ratio1_se": 0.05})
+                     "gap1_extrap": -0.1 * eta, "gap1_extrap_se": 0.001, "gap1_direct_extrap": -0.1 * eta,
+                     "gap1_direct_extrap_se": 0.001, "ratio1": 1.0, "ratio1_se": 0.05, "ratio1_stein": 1.1})
     return {"reps": 3, "depths": [32, 64, 128], "steps": 6, "by_eta": rows}
 
 

@@ -117,13 +117,15 @@ def gap_point(params: dict, eta_c: float, rep: int) -> dict:
     """True limit minus NFD on one path at depths gap_depth/4, /2 and gap_depth (coarsenings of
     one path), for the stream of ``inputs`` inputs visited in turn over ``gap_steps`` steps: the
     gap f_s^{true} - f_s^{NFD} per step and its RMS over the steps. And the one-step gap (one
-    step on ξ_0, evaluated again at ξ_0) with the first-order one-step prediction from the NFD
-    solve's kernels, on a second path."""
+    step on ξ_0, evaluated again at ξ_0) on a second path: from the Stein recursion and from the
+    one-step equation with its exact coefficient (:mod:`nfdlib.limits.true_depth_limit`, free of
+    the Stein estimates' Monte Carlo error), with the first-order one-step prediction from the
+    NFD solve's kernels."""
     p = NBTLParams.build(**params)
     X, y = task(p, p.gap_steps)
     Lg = p.gap_depth
     depths = (Lg // 4, Lg // 2, Lg)
-    out = {"gap": [], "rms": [], "gap1": [], "pred1": [], "diverged": False}
+    out = {"gap": [], "rms": [], "gap1": [], "gap1_direct": [], "pred1": [], "diverged": False}
     fine = draw_noise(np.random.default_rng([p.seed, 1705, rep]), p.gap_particles, Lg, p.gap_steps, p.d)
     for L in depths:
         nz = coarsen(fine, Lg // L)
@@ -141,6 +143,8 @@ def gap_point(params: dict, eta_c: float, rep: int) -> dict:
         off = tl.solve(x2, y2, eta_c, nz, p.activation, False, p.backend, p.device, keep=(0,))
         out["gap1"].append(float(on.f[1] - off.f[1]))
         out["pred1"].append(first_order_gap(off, 1.0, eta_c))
+        direct = tdl.solve(x2, y2, eta_c, nz, p.activation, True, p.backend, p.device)
+        out["gap1_direct"].append(float(direct.f[1] - off.f[1]))
         out["diverged"] |= on.diverged or off.diverged
     return out
 
@@ -203,12 +207,14 @@ def run(params: NBTLParams, store) -> dict:
         G = np.array([r["gap"] for r in rs], float)          # reps × 3 depths × steps
         R = np.array([r["rms"] for r in rs], float)          # reps × 3 depths
         G1 = np.array([r["gap1"] for r in rs], float)
+        D1 = np.array([r["gap1_direct"] for r in rs], float)
         pred = np.array([r["pred1"] for r in rs], float)
         row = {"eta_c": e}
         # order-1 Richardson to L = ∞, path by path: 2 X(L) - X(L/2)
         for key, arr in (("gap", G), ("rms", R), ("rms_extrap", 2 * R[:, 2] - R[:, 1]), ("gap1", G1),
                          ("gap1_extrap", 2 * G1[:, 2] - G1[:, 1]), ("pred1", pred),
-                         ("ratio1", G1[:, 2] / pred[:, 2])):
+                         ("gap1_direct", D1), ("gap1_direct_extrap", 2 * D1[:, 2] - D1[:, 1]),
+                         ("ratio1", D1[:, 2] / pred[:, 2]), ("ratio1_stein", G1[:, 2] / pred[:, 2])):
             m, s = mean_se(arr, axis=0)
             row[key], row[f"{key}_se"] = m, s
         gap["by_eta"].append(row)

@@ -57,7 +57,8 @@ class NBTLParams(Params):
                   "depth_reps": 2, "gap_etas": [0.25, 0.5], "gap_steps": 3, "gap_depth": 8,
                   "gap_particles": 2**9, "gap_reps": 2},
         "book": {},
-        "paper": {"widths": [256, 512, 1024, 2048, 4096], "net_seeds": 8, "limit_particles": 2**18,
+        "paper": {"widths": [256, 512, 1024, 2048, 4096], "net_depths": [4, 16, 64, 256], "net_seeds": 8,
+                  "limit_particles": 2**17, "limit_reps": 3,
                   "depths": [4, 8, 16, 32, 64, 128, 256], "ref_depth": 1024, "depth_particles": 2**15,
                   "depth_reps": 4, "gap_steps": 10, "gap_depth": 256, "gap_reps": 4},
     }

@@ -61,10 +61,13 @@ def plot(data: dict, params: NBTLParams, path=None):
     ax[3].axhline(0, color="k", lw=0.6)
     ax[3].set(xlabel="step $s$", ylabel="$f^{true}_s-f^{NFD}_s$", title=f"(d) gap per step, $L$={int(Lg[-1])}")
     et = np.array([r["eta_c"] for r in gap["by_eta"]], float)
-    g1 = np.array([r["gap1_extrap"] for r in gap["by_eta"]], float)
-    g1s = np.array([r["gap1_extrap_se"] for r in gap["by_eta"]], float)
+    for key, mk, lab in (("gap1_direct_extrap", "o", "direct (exact coefficient)"),
+                         ("gap1_extrap", "s", "Stein recursion")):
+        g1 = np.array([r[key] for r in gap["by_eta"]], float)
+        g1s = np.array([r[f"{key}_se"] for r in gap["by_eta"]], float)
+        ax[4].errorbar(et, g1 / et, g1s / et, marker=mk, mfc="none" if mk == "s" else None,
+                       label=f"one-step gap / $\\eta_c$, $L\\to\\infty$: {lab}")
     p1 = np.array([r["pred1"][-1] for r in gap["by_eta"]], float)
-    ax[4].errorbar(et, g1 / et, g1s / et, marker="o", label="one-step gap / $\\eta_c$ ($L\\to\\infty$)")
     ax[4].plot(et, p1 / et, "x--", ms=9, label=f"first-order formula / $\\eta_c$ ($L$={int(Lg[-1])})")
     ax[4].set(xscale="log", xlabel="$\\eta_c$", title="(e) one step on $\\xi_0$, evaluated at $\\xi_0$")
     t = np.linspace(0, 1, len(dep["cont_A"]))
