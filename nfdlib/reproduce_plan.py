@@ -68,6 +68,7 @@ def book_runs(profile: str) -> list[Run]:
         Run("a54", "ch5_nfd", "a54_nondegeneracy", dict(base)),
         Run("t56", "ch5_nfd", "t56_convergence", dict(base)),
         Run("e1", "ch5_true_limit", "e1_true_limit", dict(base)),
+        Run("nbtl", "ch5_true_limit_scaling", "nb_true_limit_scaling", dict(base), True),
         Run("figG", "appG_gia", "figG_gia_restoration",
             dict(base, dataset="digits", data_folder=None, executor="serial")),
     ]
