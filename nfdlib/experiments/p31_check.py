@@ -153,6 +153,8 @@ def check(data: dict, params) -> list:
             claims.record("P3.1-pre", "reproduced" if pb["ok"] else "not reproduced",
                           {"pre_bounded": pb["ok"], "pre_max_qL_over_q0": pb["max_ratio"]},
                           f"pre-act: |h_L|²/n ≤ e^(K²)|h_0|²/n = {pb['bound_ratio']:.3g}·q0 for all L",
+                          note=(f"pre-act {'stays' if pb['ok'] else 'does not stay'} below its uniform "
+                                f"bound (largest q_L/q_0 {pb['max_ratio']:.3g}, bound {pb['bound_ratio']:.3g})"),
                           activation=act, pre=pb)]
     tr = training_summary(data)
     deepest = str(max(int(L) for L in tr["post_act"]))
@@ -161,8 +163,7 @@ def check(data: dict, params) -> list:
         pre_t["final_test"] is not None and post_t["final_test"] is not None
         and post_t["final_test"] - (post_t["final_test_se"] or 0)
         > pre_t["final_test"] + (pre_t["final_test_se"] or 0))
-    fnote = (f"features {'diverge' if dv['diverges'] else 'do not diverge'}; at L = {deepest} "
-             f"post-act {'is' if post_worse else 'is not'} less stable in training "
+    fnote = (f"at L = {deepest} post-act {'is' if post_worse else 'is not'} less stable in training "
              f"({post_t['diverged']}/{post_t['runs']} vs {pre_t['diverged']}/{pre_t['runs']} diverged)")
     # the final test losses (in ``training``) move by ~1e-4 between BLAS kernels: ReLU
     # training is not bitwise stable, so they are details, not the measured figure
