@@ -134,10 +134,12 @@ class Reproduction:
         self.jobs, self.pool, self.profile, self.costs = jobs, pool, profile, costs
         self.bar = tqdm(total=0, desc="points", unit="pt", disable=not progress, file=sys.stderr)
         self.left_s = 0.0  # estimated seconds of the submitted points not yet back
+        self.unmeasured = 0  # submitted points without a measured cost
 
     def _submit(self, job: Job, name: str, fn, kwargs: dict) -> None:
         known = costs_mod.point_cost(self.profile, job.run.label, name, self.costs)
         seconds = known[0] if known else 1.0
+        self.unmeasured += not known
         memory = max(known[1] * 1.5, 64 << 20) if known else (job.declared or costs_mod.DEFAULT_BYTES)
         self.pool.submit(measured, (fn, kwargs), size=seconds, memory=memory, tag=(job, name, seconds))
         self.left_s += seconds
@@ -195,9 +197,9 @@ class Reproduction:
                 job.computed[name] = cost
                 job.pending -= 1
                 self.bar.update(1)
-                self.bar.set_postfix_str(f"{job.run.label}; measured estimate left "
-                                         f"{max(self.left_s, 0) / max(self.pool.workers, 1) / 60:.1f} min",
-                                         refresh=False)
+                left = "" if self.unmeasured else \
+                    f"; {max(self.left_s, 0) / max(self.pool.workers, 1) / 60:.1f} min left by measured costs"
+                self.bar.set_postfix_str(job.run.label + left, refresh=False)
                 if name == WHOLE:
                     self.finish(job, out, 0.0)
                     continue
