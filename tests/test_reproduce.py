@@ -19,7 +19,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
     proc = _run("--profile", "smoke", "--dry-run", "--results", str(tmp_path / "r"))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("plan: profile smoke, 15 runs")
+    assert lines[0].startswith(f"plan: profile smoke, {len(reproduce.book_runs('smoke'))} runs")
     for label in ("p31", "p52-depth", "figG", "e1"):
         assert any(line.split()[0] == label for line in lines[2:]), label
     assert lines[-2].startswith("total:") or any(line.startswith("total:") for line in lines)
