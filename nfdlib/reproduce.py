@@ -193,6 +193,8 @@ class Reproduction:
             while self.pool.busy():
                 (job, name, est), (out, cost) = self.pool.next_done()
                 self.left_s -= est
+                if name != WHOLE:
+                    job.store.save_point(name, to_jsonable(out))  # first the record: nothing lost
                 job.store.save_cost(name, cost)
                 job.computed[name] = cost
                 job.pending -= 1
@@ -202,9 +204,7 @@ class Reproduction:
                 self.bar.set_postfix_str(job.run.label + left, refresh=False)
                 if name == WHOLE:
                     self.finish(job, out, 0.0)
-                    continue
-                job.store.save_point(name, to_jsonable(out))
-                if job.pending == 0:
+                elif job.pending == 0:
                     self.advance(job)
         finally:
             self.bar.close()
