@@ -142,7 +142,9 @@ def test_bad_input_is_rejected_before_computing():
     with pytest.raises(ParamError, match="particles"):
         d53.D53Params.build(profile="smoke", particles=[64, 128])
     with pytest.raises(ParamError, match="GiB"):
-        a54.A54Params.build(particles=2**36)
+        a54.A54Params.build(particles=[2**12, 2**13, 2**14, 2**36])
+    with pytest.raises(ParamError, match="particles"):
+        a54.A54Params.build(particles=[2**14, 2**12, 2**13, 2**15])  # not increasing
 
 
 def _d53_data(mc_slope, strong_slope):
