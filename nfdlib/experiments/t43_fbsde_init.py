@@ -405,13 +405,14 @@ def check(data: dict, p: FBSDEParams) -> list[dict]:
 # ----------------------------------------------------------------------------- figures
 
 def _errorbars_log(ax, x, m, se, **kw):
-    """Means with ±2 SE on a log axis: a mean above 2 SE as a point with its bar; otherwise its
-    upper limit m + 2 SE as an open downward triangle (not resolved from 0)."""
+    """Means with ±2 SE on a log axis: a mean above 2 SE as a point with its bar; otherwise an
+    upper limit, max(m + 2 SE, 2 SE), as an open downward triangle (not resolved from 0)."""
     x, m, se = (np.asarray(v, float) for v in (x, m, se))
     ok = m > 2 * se
     line = ax.errorbar(x[ok], m[ok], [np.minimum(2 * se[ok], 0.999 * m[ok]), 2 * se[ok]], capsize=2, **kw)
     col = line[0].get_color()
-    ax.plot(x[~ok], np.maximum(m[~ok] + 2 * se[~ok], 1e-300), "v", mfc="none", color=col, ls="none")
+    # a mean below -2 SE has a negative upper limit: show the resolution 2 SE instead (a larger bound)
+    ax.plot(x[~ok], np.maximum(m[~ok] + 2 * se[~ok], 2 * se[~ok]), "v", mfc="none", color=col, ls="none")
     return col
 
 

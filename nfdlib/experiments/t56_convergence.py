@@ -300,7 +300,8 @@ def plot(data: dict, params: T56Params, path=None):
             ok = m > 2 * se
             ax[1].errorbar(Ls[ok], m[ok], [np.minimum(2 * se[ok], 0.999 * m[ok]), 2 * se[ok]], marker=mk,
                            color=col, ls=ls, mfc=mfc, capsize=2, label=f"{b} {lab}")
-            ax[1].plot(Ls[~ok], np.maximum(m[~ok] + 2 * se[~ok], 1e-12), "v", color=col, mfc="none", ls="none")
+            ax[1].plot(Ls[~ok], np.maximum(m[~ok] + 2 * se[~ok], np.maximum(2 * se[~ok], 1e-12)), "v", color=col,
+                       mfc="none", ls="none")
     ax[0].plot(n, data["width"]["decoupled"]["f_mse"][0] * n[0] / n, "k--", lw=1, label="$n^{-1}$")
     ax[0].set(xscale="log", yscale="log", xlabel="width $n$", title=f"(a) after training, $L$={data['width_depth']}")
     ax[1].plot(Ls, max(data["depth"]["reused"]["bias2_ref"][0], 1e-12) * Ls[0] / Ls, "k--", lw=1, label="$L^{-1}$")
