@@ -10,6 +10,10 @@ over the batch (Eq. 2 with η = η_c n):
 
 The decoupled network's backward weights are B_ℓ = W̃_ℓ + ΔW_ℓ (an independent initial copy
 receiving the same updates); the reused network's are W_ℓ itself.
+
+W and W̃ are held as L×n×n arrays (``stored``) or as :class:`nfdlib.model.LayerWeights`
+(``regenerated``: each layer re-drawn when a pass reads it, ΔW_ℓ kept as its factors δ_ℓ, x_ℓ),
+with bitwise the same results.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backends import get_backend
-from .model import NetworkSpec, init_weights
+from .model import LayerWeights, NetworkSpec, init_weights
 from .params import ParamError
 
 LOSSES = ("mse", "cross_entropy")
@@ -69,31 +73,41 @@ class Network:
     """A finite network of :class:`NetworkSpec` on its backend.
 
     Weights are drawn by :func:`nfdlib.model.init_weights` from ``rng`` (a seeded numpy
-    ``Generator`` or an int seed) unless ``weights`` (numpy arrays U, W, V[, B]) are given.
+    ``Generator`` or an int seed) in ``mode`` (``stored``, ``regenerated`` or ``auto``) unless
+    ``weights`` (numpy arrays U, V and W[, B] as arrays or :class:`LayerWeights`) are given.
+    Training a regenerated network holds the factors of every step: it is meant for a few steps.
     """
 
     def __init__(self, spec: NetworkSpec, rng: np.random.Generator | int = 0,
-                 weights: dict[str, np.ndarray] | None = None):
+                 weights: dict[str, np.ndarray] | None = None, mode: str = "stored"):
         self.spec = spec
         self.be = get_backend(spec.backend)
         self.sc = spec.scales
         if weights is None:
             rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
-            weights = init_weights(spec, rng)
+            weights = init_weights(spec, rng, mode)
         self.device = spec.device
-        self.params = {k: self.be.asarray(weights[k], spec.dtype, spec.device) for k in ("U", "W", "V")}
+        self.params = {k: self._native(weights[k]) for k in ("U", "W", "V")}
         if spec.backward == "decoupled":
             if "B" not in weights:
                 raise ParamError("a decoupled network needs backward weights 'B' in 'weights'")
-            self.params["B"] = self.be.asarray(weights["B"], spec.dtype, spec.device)
+            self.params["B"] = self._native(weights["B"])
+
+    def _native(self, w):
+        """A weight array (copied) or :class:`LayerWeights` (bound) on this network's backend."""
+        if isinstance(w, LayerWeights):
+            return w.on(lambda a: self.be.asarray(a, self.spec.dtype, self.device),
+                        self.be.add_outer_layer)
+        return self.be.asarray(w, self.spec.dtype, self.device)
 
     @property
     def backward_weights(self):
         return self.params["B"] if self.spec.backward == "decoupled" else self.params["W"]
 
     def weights(self) -> dict[str, np.ndarray]:
-        """Copies of the current weights as numpy arrays."""
-        return {k: np.array(self.be.to_numpy(v)) for k, v in self.params.items()}
+        """Copies of the current weights as numpy arrays (regenerated layers materialised)."""
+        return {k: v.materialise(self.be.to_numpy) if isinstance(v, LayerWeights)
+                else np.array(self.be.to_numpy(v)) for k, v in self.params.items()}
 
     def _input(self, X):
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
@@ -126,7 +140,7 @@ class Network:
         pas = self.forward(X)
         _, chi = loss_and_chi(pas.f, Y, loss)
         self.backward(pas, chi)
-        zeros = {k: self.be.asarray(np.zeros(np.shape(self.be.to_numpy(v))), self.spec.dtype, self.device)
+        zeros = {k: self.be.asarray(np.zeros(tuple(v.shape)), self.spec.dtype, self.device)
                  for k, v in self.params.items() if k != "B"}
         self._accumulate(zeros, pas, scale=1.0, groups=GROUPS)
         return {k: np.asarray(self.be.to_numpy(v)) for k, v in zeros.items()}
@@ -143,7 +157,15 @@ class Network:
             chi = be.asarray(pas.chi, self.spec.dtype, self.device)
             be.add_outer(target["V"], pas.hs[-1], chi, scale / (n * B))
         if "W" in groups:
-            be.add_outer_layers(target["W"], pas.deltas, pas.xs, scale * self.sc.mult / (n * B))
+            self._add_layers(target, "W", pas, scale * self.sc.mult / (n * B))
+
+    def _add_layers(self, target, key: str, pas: Pass, scale: float) -> None:
+        """target[key]_ℓ += scale·δ_ℓᵀ x_ℓ: in place on a stored stack, as held factors on
+        :class:`LayerWeights`."""
+        if isinstance(target[key], LayerWeights):
+            target[key] = target[key].updated(pas.deltas, pas.xs, scale)
+        else:
+            self.be.add_outer_layers(target[key], pas.deltas, pas.xs, scale)
 
     def step(self, X, Y, eta_c: float, loss: str = "mse", train=GROUPS) -> np.ndarray:
         """One SGD step (Eq. 2, η = η_c·n, batch mean) on the groups in ``train`` (any of
@@ -158,6 +180,5 @@ class Network:
         self._accumulate(self.params, pas, scale, train)
         if self.spec.backward == "decoupled" and "W" in train:
             B = pas.chi.shape[0]
-            self.be.add_outer_layers(self.params["B"], pas.deltas, pas.xs,
-                                     scale * self.sc.mult / (self.spec.width * B))
+            self._add_layers(self.params, "B", pas, scale * self.sc.mult / (self.spec.width * B))
         return losses

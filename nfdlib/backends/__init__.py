@@ -18,7 +18,11 @@ Every backend module provides, with the same signatures (arrays in its native ty
     backward weights Bw; deltas[ℓ-1] = the gradient entering W_ℓ's branch, so that
     ∂loss/∂W_ℓ = (m/n) Σ_b deltas[ℓ-1]ᵀ xs[ℓ-1].
 ``add_outer(T, a, b, scale)``: T += scale·aᵀb;  ``add_outer_layers(T, A, B, scale)``:
-    T[ℓ] += scale·A[ℓ]ᵀB[ℓ] for every layer.
+    T[ℓ] += scale·A[ℓ]ᵀB[ℓ] for every layer; ``add_outer_layer(T, a, b, scale)``: one layer
+    of it, bitwise (the update of :class:`nfdlib.model.LayerWeights`).
+
+``W`` and ``Bw`` are an L×n×n array or a :class:`nfdlib.model.LayerWeights` (layers re-drawn
+when read): the passes read only ``W.shape`` and ``W[ℓ]``, each layer once per pass.
 """
 from __future__ import annotations
 

@@ -195,8 +195,14 @@ def add_outer(T, a, b, scale):
     T += T.dtype.type(scale) * (a.T @ b)
 
 
+def add_outer_layer(T, a, b, scale, tmp=None):
+    """T += scale·aᵀb for one layer (T n×n, a and b batch×n)."""
+    tmp = np.empty(T.shape, dtype=T.dtype) if tmp is None else tmp
+    np.dot(a.T, b, out=tmp)
+    _axpby(1.0, T, scale, tmp, T)
+
+
 def add_outer_layers(T, A, B, scale):
     tmp = np.empty(T.shape[1:], dtype=T.dtype)
     for layer in range(T.shape[0]):
-        np.dot(A[layer].T, B[layer], out=tmp)
-        _axpby(1.0, T[layer], scale, tmp, T[layer])
+        add_outer_layer(T[layer], A[layer], B[layer], scale, tmp)

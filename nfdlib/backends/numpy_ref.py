@@ -87,6 +87,10 @@ def add_outer(T, a, b, scale):
     T += scale * (a.T @ b)
 
 
+def add_outer_layer(T, a, b, scale):
+    T += scale * (a.T @ b)
+
+
 def add_outer_layers(T, A, B, scale):
     for layer in range(T.shape[0]):
-        T[layer] += scale * (A[layer].T @ B[layer])
+        add_outer_layer(T[layer], A[layer], B[layer], scale)

@@ -110,5 +110,12 @@ def add_outer(T, a, b, scale):
 
 
 @torch.no_grad()
+def add_outer_layer(T, a, b, scale):
+    """T += scale·aᵀb for one layer, as the one-layer batch of :func:`add_outer_layers` (the
+    same kernel, so bitwise its slice)."""
+    T[None].baddbmm_(a.T[None], b[None], alpha=scale)
+
+
+@torch.no_grad()
 def add_outer_layers(T, A, B, scale):
     T.baddbmm_(A.transpose(1, 2), B, alpha=scale)

@@ -30,7 +30,7 @@ from .. import claims
 from ..executor import check_executor, run_grid
 from ..gaussian.init import gia_pair
 from ..metrics import mean_se, power_law_fit
-from ..model import DEVICES
+from ..model import DEVICES, LayerWeights, weight_mode
 from ..params import ParamError, Params, require_memory, spec
 from . import Experiment, save_figure
 
@@ -87,9 +87,8 @@ def gia_point(width: int, depth: int, seed: int, activations: list, backend: str
     X *= math.sqrt(d) / np.linalg.norm(X, axis=1, keepdims=True)
     v = rng.standard_normal(width)
     zeta = rng.standard_normal((depth, inputs, width))
-    W = np.empty((depth, width, width), dtype=dtype)
-    for layer in range(depth):
-        rng.standard_normal((width, width), dtype=W.dtype, out=W[layer])
+    W = LayerWeights.draw(rng, depth, width, dtype, dtype,
+                          weight_mode(depth * width**2 * np.dtype(dtype).itemsize))
     out = {"width": width, "depth": depth, "seed": seed}
     for act in activations:
         # one BLAS thread: the products are thin (2B rows), and spinning threads only cost

@@ -97,7 +97,7 @@ def _compute(P: GapParams, width: int, depth: int, rep: int) -> dict:
     spec_d = P.spec(width, depth, "decoupled")
     spec_b = spec_d if P.comparison == "decoupled" else P.spec(width, depth, "reused")
     spec_r = P.spec(width, depth, "reused")
-    weights = init_weights(spec_d, np.random.default_rng([P.seed, width, depth, rep]))
+    weights = init_weights(spec_d, np.random.default_rng([P.seed, width, depth, rep]), "auto")
     X = inputs(P.seed, P.d, P.overlap)
     groups = TRAIN_GROUPS[P.train]
     runs = {}

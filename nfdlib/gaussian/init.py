@@ -36,6 +36,7 @@ import numpy as np
 from numba import njit
 
 from ..backends.numba_backend import SAFE_FASTMATH, dphi_of_phi as dphi_of_phi_nb, phi_scalar
+from ..model import LayerWeights
 from ..params import ParamError
 
 _ACT = {"tanh": 0, "relu": 1, "linear": 2}
@@ -99,6 +100,7 @@ def _coupled_passes_numpy(U, W, v, X, zeta, mult, act):
     with each input's coupled weights built explicitly (Eq. 1, Eq. 3)."""
     from ..backends import numpy_ref
     from ..model import Scales
+    W = W.materialise() if isinstance(W, LayerWeights) else W
     sc = Scales(False, mult, 1.0, 1.0)
     V, one = v[:, None], np.ones((1, 1), dtype=v.dtype)
     hs, xs, us, _ = numpy_ref.forward(U, W, V, X, sc, act)
@@ -111,52 +113,74 @@ def _coupled_passes_numpy(U, W, v, X, zeta, mult, act):
 
 
 @njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _input_nb(U, X, h0):
+    """h_0 = U ξ/√d for the rows of X."""
+    np.dot(X, U.T, h0)
+    h0 *= 1.0 / math.sqrt(U.shape[1])
+
+
+@njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _forward_layer_nb(Wl, h, mult, act, x, h_next, tmp):
+    """Eq. 1 for one layer: x_ℓ = φ(h_{ℓ-1}), h_ℓ = h_{ℓ-1} + m W_ℓ x_ℓ."""
+    B, n = h.shape
+    for b in range(B):
+        for i in range(n):
+            x[b, i] = phi_scalar(h[b, i], act)
+    np.dot(x, Wl.T, tmp)
+    for b in range(B):
+        for i in range(n):
+            h_next[b, i] = h[b, i] + mult * tmp[b, i]
+
+
+@njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
+def _backward_layer_nb(Wl, x, zeta_l, g, gt, mult, act, g_prev, gt_prev, G, out, xhat, c, s):
+    """Eq. 3 for one layer, reused and coupled weights (module docstring):
+    g_{ℓ-1} = g_ℓ + m φ' ⊙ W_ℓᵀ g_ℓ,  g̃_{ℓ-1} = g̃_ℓ + m φ' ⊙ [W_ℓᵀ g̃_ℓ + x̂_ℓ (ζ_ℓ - W_ℓ x̂_ℓ)·g̃_ℓ]."""
+    B, n = g.shape
+    G[:B] = g
+    G[B:] = gt
+    np.dot(G, Wl, out)                                # rows: W_ℓᵀ g_ℓ, then W_ℓᵀ g̃_ℓ
+    for b in range(B):
+        nx = 0.0
+        for i in range(n):
+            nx += float(x[b, i]) ** 2
+        nx = math.sqrt(nx)
+        for i in range(n):
+            xhat[b, i] = x[b, i] / nx if nx > 0 else 0.0
+    np.dot(xhat, Wl.T, c)                             # W_ℓ x̂_ℓ for every input
+    for b in range(B):
+        s[b] = 0.0
+        for i in range(n):
+            s[b] += (zeta_l[b, i] - c[b, i]) * gt[b, i]
+        for i in range(n):
+            dp = mult * dphi_of_phi_nb(x[b, i], act)
+            g_prev[b, i] = g[b, i] + dp * out[b, i]
+            gt_prev[b, i] = gt[b, i] + dp * (out[B + b, i] + xhat[b, i] * s[b])
+
+
 def _coupled_passes_nb(U, W, v, X, zeta, mult, act):
+    """The loop over layers in Python (one n×n matrix per kernel call, so that ``W`` may be
+    :class:`LayerWeights`); each layer's weights are read once per pass."""
     L, n, B = W.shape[0], W.shape[1], X.shape[0]
-    dt = W.dtype
+    dt = U.dtype
     hs = np.empty((L + 1, B, n), dtype=dt)
     xs = np.empty((L, B, n), dtype=dt)
-    np.dot(X, U.T, hs[0])
-    hs[0] *= 1.0 / math.sqrt(U.shape[1])
+    _input_nb(U, X, hs[0])
     tmp = np.empty((B, n), dtype=dt)
-    for layer in range(L):                            # Eq. 1
-        for b in range(B):
-            for i in range(n):
-                xs[layer, b, i] = phi_scalar(hs[layer, b, i], act)
-        np.dot(xs[layer], W[layer].T, tmp)
-        for b in range(B):
-            for i in range(n):
-                hs[layer + 1, b, i] = hs[layer, b, i] + mult * tmp[b, i]
+    for layer in range(L):
+        _forward_layer_nb(W[layer], hs[layer], mult, act, xs[layer], hs[layer + 1], tmp)
     gs = np.empty((L + 1, B, n), dtype=dt)
     gts = np.empty((L + 1, B, n), dtype=dt)
-    for b in range(B):
-        gs[L, b] = v
-        gts[L, b] = v
+    gs[L] = v
+    gts[L] = v
     G = np.empty((2 * B, n), dtype=dt)
     out = np.empty((2 * B, n), dtype=dt)
     xhat = np.empty((B, n), dtype=dt)
     c = np.empty((B, n), dtype=dt)
     s = np.empty(B)
-    for layer in range(L - 1, -1, -1):               # Eq. 3, reused and coupled weights
-        G[:B] = gs[layer + 1]
-        G[B:] = gts[layer + 1]
-        np.dot(G, W[layer], out)                      # rows: W_ℓᵀ g_ℓ, then W_ℓᵀ g̃_ℓ
-        for b in range(B):
-            nx = 0.0
-            for i in range(n):
-                nx += float(xs[layer, b, i]) ** 2
-            nx = math.sqrt(nx)
-            for i in range(n):
-                xhat[b, i] = xs[layer, b, i] / nx if nx > 0 else 0.0
-        np.dot(xhat, W[layer].T, c)                   # W_ℓ x̂_ℓ for every input
-        for b in range(B):
-            s[b] = 0.0
-            for i in range(n):
-                s[b] += (zeta[layer, b, i] - c[b, i]) * gts[layer + 1, b, i]
-            for i in range(n):
-                dp = mult * dphi_of_phi_nb(xs[layer, b, i], act)
-                gs[layer, b, i] = gs[layer + 1, b, i] + dp * out[b, i]
-                gts[layer, b, i] = gts[layer + 1, b, i] + dp * (out[B + b, i] + xhat[b, i] * s[b])
+    for layer in range(L - 1, -1, -1):
+        _backward_layer_nb(W[layer], xs[layer], zeta[layer], gs[layer + 1], gts[layer + 1], mult,
+                           act, gs[layer], gts[layer], G, out, xhat, c, s)
     return hs, gs, gts
 
 
@@ -164,8 +188,8 @@ def _coupled_passes_torch(U, W, v, X, zeta, mult, act):
     import torch
     with torch.no_grad():
         L, n, B = W.shape[0], W.shape[1], X.shape[0]
-        hs = torch.empty((L + 1, B, n), dtype=W.dtype, device=W.device)
-        xs = torch.empty((L, B, n), dtype=W.dtype, device=W.device)
+        hs = torch.empty((L + 1, B, n), dtype=U.dtype, device=U.device)
+        xs = torch.empty((L, B, n), dtype=U.dtype, device=U.device)
         hs[0] = X @ U.T / math.sqrt(U.shape[1])
         for layer in range(L):                        # Eq. 1
             xs[layer] = _PHI_TORCH[act](hs[layer])
@@ -177,8 +201,9 @@ def _coupled_passes_torch(U, W, v, X, zeta, mult, act):
         norms = torch.linalg.vector_norm(xs, dim=2, keepdim=True)
         xhat = torch.where(norms > 0, xs / torch.where(norms > 0, norms, 1), 0)
         for layer in reversed(range(L)):              # Eq. 3, reused and coupled weights
-            out = torch.cat([gs[layer + 1], gts[layer + 1]]) @ W[layer]
-            s = ((zeta[layer] - xhat[layer] @ W[layer].T) * gts[layer + 1]).sum(1, keepdim=True)
+            Wl = W[layer]
+            out = torch.cat([gs[layer + 1], gts[layer + 1]]) @ Wl
+            s = ((zeta[layer] - xhat[layer] @ Wl.T) * gts[layer + 1]).sum(1, keepdim=True)
             dp = mult * dphi_of_phi(xs[layer], act)
             gs[layer] = gs[layer + 1] + dp * out[:B]
             gts[layer] = gts[layer + 1] + dp * (out[B:] + xhat[layer] * s)
@@ -196,8 +221,8 @@ def coupled_passes(backend: str, U, W, v, X, zeta, act: str):
     """The kernel of Prop. 4.2: forward pass (Eq. 1, depth-µP) of the inputs ``X`` (B×d)
     and, for each input, the true and coupled-decoupled backward passes (see the module
     docstring; input b has its own coupling, from its own ``x̂_ℓ`` and ``ζ_ℓ = zeta[ℓ-1, b]``),
-    one signature on every backend. ``U`` n×d, ``W`` L×n×n, ``v`` n, ``zeta`` L×B×n, in the
-    backend's native arrays of one dtype. Returns native ``(hs, gs, gts)``, each (L+1)×B×n,
+    one signature on every backend. ``U`` n×d, ``W`` L×n×n (or :class:`LayerWeights` of
+    native layers), ``v`` n, ``zeta`` L×B×n, in the backend's native arrays of one dtype. Returns native ``(hs, gs, gts)``, each (L+1)×B×n,
     with ``hs[ℓ] = h_ℓ``, ``gs[ℓ] = g_ℓ``, ``gts[ℓ] = g̃_ℓ``.
     """
     if act not in _ACT:
@@ -208,7 +233,7 @@ def coupled_passes(backend: str, U, W, v, X, zeta, act: str):
     if backend == "numpy":
         return _coupled_passes_numpy(U, W, v, X, zeta, mult, act)
     if backend == "numba":
-        return _coupled_passes_nb(U, W, v, X, zeta, W.dtype.type(mult), _ACT[act])
+        return _coupled_passes_nb(U, W, v, X, zeta, U.dtype.type(mult), _ACT[act])
     return _coupled_passes_torch(U, W, v, X, zeta, mult, act)
 
 
@@ -225,9 +250,11 @@ def to_backend(x: np.ndarray, backend: str, dtype: str, device: str = "auto"):
 
 def gia_pair(backend: str, U, W, v, X, zeta, act: str, device: str = "auto",
              dtype: str = "float32"):
-    """:func:`coupled_passes` on numpy draws (moved to the backend and ``dtype``); returns
-    numpy float64 ``(hs, gs, gts)``."""
-    args = [to_backend(a, backend, dtype, device) for a in (U, W, v, X, zeta)]
+    """:func:`coupled_passes` on numpy draws (moved to the backend and ``dtype``; ``W`` an
+    array or :class:`LayerWeights`, whose layers move when read); returns numpy float64
+    ``(hs, gs, gts)``."""
+    move = lambda a: to_backend(a, backend, dtype, device)  # noqa: E731
+    args = [a.on(move) if isinstance(a, LayerWeights) else move(a) for a in (U, W, v, X, zeta)]
     out = coupled_passes(backend, *args, act)
     if backend == "torch":
         out = [a.cpu().numpy() for a in out]
