@@ -12,50 +12,16 @@ Best of ``--repeat`` interleaved rounds after a warm-up (compile excluded).
 """
 from __future__ import annotations
 
-import argparse
-import time
-
-import numpy as np
-
 from nfdlib.limits import nfd
 from nfdlib.limits import true_limit as tl
-
-
-def best_times(fns: dict, repeat: int) -> dict:
-    """Best of ``repeat`` rounds per function; the rounds interleave the functions, so a
-    change of machine load affects them alike."""
-    best = {k: np.inf for k in fns}
-    for _ in range(repeat):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            best[k] = min(best[k], time.perf_counter() - t0)
-    return best
+from timing import compare_solvers
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="P = 2^12, L = 16 (a CI smoke run)")
-    ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--backends", default="numba,torch")
-    args = ap.parse_args()
-    P, L, T, d = (2**12, 16, 8, 8) if args.quick else (2**16, 64, 8, 8)
-    X, y = nfd.synthetic_task(T, d, 0)
-    noise = nfd.draw_noise(np.random.default_rng(0), P, L, T, d)
-    small = nfd.draw_noise(np.random.default_rng(0), 2048, 2, T, d)
-    print(f"P = {P}, L = {L}, T = {T}")
-    for be in args.backends.split(","):
-        dev = "auto" if be == "torch" else "cpu"
-        runs = {"true limit (on)": lambda nz, be=be, dev=dev: tl.solve(X, y, 0.5, nz, "tanh", True, be, dev),
-                "true limit (off)": lambda nz, be=be, dev=dev: tl.solve(X, y, 0.5, nz, "tanh", False, be, dev),
-                "NFD solver": lambda nz, be=be, dev=dev: nfd.solve(X, y, 0.5, nz, "tanh", be, dev)}
-        for fn in runs.values():
-            fn(small)  # compile / warm up
-        t = best_times({k: (lambda fn=fn: fn(noise)) for k, fn in runs.items()}, args.repeat)
-        for k, v in t.items():
-            print(f"{be:6s} {k:17s} {v:8.3f} s")
-        print(f"{be:6s} ratio on/NFD = {t['true limit (on)'] / t['NFD solver']:.2f}, "
-              f"off/NFD = {t['true limit (off)'] / t['NFD solver']:.2f}")
+    compare_solvers({"true limit (on)": lambda X, y, nz, be, dev: tl.solve(X, y, 0.5, nz, "tanh", True, be, dev),
+                     "true limit (off)": lambda X, y, nz, be, dev: tl.solve(X, y, 0.5, nz, "tanh", False, be, dev),
+                     "NFD solver": lambda X, y, nz, be, dev: nfd.solve(X, y, 0.5, nz, "tanh", be, dev)},
+                    P=2**16, L=64, T=8, repeat=2)
 
 
 if __name__ == "__main__":
