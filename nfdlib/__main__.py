@@ -1,6 +1,6 @@
 """Command line of nfdlib (``nfd``, the same as ``python -m nfdlib``): list the experiments,
-run one with ``--set key=value`` overrides, reproduce the whole book at one profile, print the
-claims dashboard."""
+run one with ``--set key=value`` overrides, reproduce the whole book at one profile, export a
+stored paper-scale run to the book, print the claims dashboard."""
 from __future__ import annotations
 
 import argparse
@@ -90,10 +90,45 @@ def build_parser(prog: str) -> tuple[argparse.ArgumentParser, argparse.ArgumentP
     rep.add_argument("--save-costs", action="store_true",
                      help="write the measured costs of the runs to nfdlib/costs.json")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    exp_paper = sub.add_parser("export-paper", help="write the compact result of a stored paper-profile "
+                                                    "run to book/_paper and its cost to the ledger "
+                                                    "(computes nothing)")
+    exp_paper.add_argument("name", help="the experiment (see list)")
+    exp_paper.add_argument("--results", type=Path, help="results folder (default $NFD_RESULTS or ./results)")
+    exp_paper.add_argument("--record", action="store_true",
+                           help="also runs with parameters set away from the paper profile's defaults")
     claims = sub.add_parser("claims", help="table of claim verdicts: the book's ledger, or "
                                            "the results stored under --results")
     claims.add_argument("--results", type=Path)
     return parser, run
+
+
+def export_paper(name: str, root: Path | None, record: bool) -> int:
+    """``nfd export-paper NAME``: for each setting, the newest finished paper-profile run of
+    ``name`` stored under the results folder (whatever code made it) goes to the ledger, with
+    its cost, and to ``book/_paper`` (:func:`nfdlib.experiments.record_run`)."""
+    from . import claims as claims_mod, experiments, paper_export
+    exp = experiments.get(name)
+    runs = [r for r in paper_export.stored_runs(name, root) if claims_mod.belongs_in_ledger(r, record or None)]
+    if not runs:
+        print(f"error: no finished paper-profile run of {name} that belongs in the ledger is stored "
+              f"under {root or 'the results folder'}; `nfd run {name} --set profile=paper` makes one",
+              file=sys.stderr)
+        return 1
+    done: set[str] = set()
+    for result in runs:  # newest first: one run per setting
+        setting = claims_mod.setting_of(result)
+        if setting in done:
+            continue
+        done.add(setting)
+        params = paper_export.plot_params(exp.Params, result["params"], result["folder"])
+        experiments.record_run(exp, params, result, record=True)
+        doc = paper_export.load(paper_export.paper_dir() / f"{name}.{claims_mod.ledger_key(result['params'])}.json") \
+            if exp.plot else None
+        print(f"{name} ({setting or 'the profile defaults'}), run {result['provenance'].get('date', '?')}: "
+              + (f"{claims_mod.cost_text(doc['run'])}; written to {paper_export.paper_dir()}" if doc
+                 else "ledger only (no figure)"))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             from . import reproduce
             return reproduce.main(args.profile, args.only, args.executor, args.dry_run, root=args.results,
                                   save_costs=args.save_costs, progress=not args.no_progress)
+        elif args.command == "export-paper":
+            return export_paper(args.name, args.results, args.record)
         elif args.command == "claims":
             if args.results:
                 print(claims_mod.table(claims_mod.collect(args.results)))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .store import _PACKAGE_DIR, atomic_write_json, atomic_write_bytes, results_root, to_jsonable
+from .store import _PACKAGE_DIR, atomic_write_json, atomic_write_bytes, results_root, run_cost, to_jsonable
 
 LEDGER_PROFILES = ("book", "paper")
 SETTING_KEYS = ("activation", "train", "arch")  # parameters that tell a chapter's runs apart
@@ -175,9 +175,31 @@ def verdict_at_scale(r: dict) -> str:
     return f"{verdict} at {profile} scale" if profile and verdict != "not yet measured" else verdict
 
 
+def duration(seconds: float) -> str:
+    """Seconds in words: "42 s", "18.5 min", "2.3 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def cost_text(run: dict) -> str:
+    """A ledger entry's ``run`` in words: "18.5 min, 8.7 GiB" (time, then peak memory where
+    it was measured)."""
+    peak = run.get("peak_gib")
+    return duration(run.get("seconds") or 0.0) + (f", {peak:.1f} GiB" if peak is not None else "")
+
+
+def profile_cost(r: dict) -> str:
+    """A dashboard row's profile, with the run's time and memory where its ledger entry has
+    them (paper records): "paper (18.5 min, 8.7 GiB)"."""
+    profile, run = r.get("profile", ""), r.get("run_cost")
+    return f"{profile} ({cost_text(run)})" if run else profile
+
+
 def table(records: list[dict], link_dir: Path | None = None) -> str:
     """A Markdown table of claim records (statement with the record's full setting, verdict
-    with its scale, measured, expected, profile, date, chapter). With ``link_dir`` (the book
+    with its scale, measured, expected, profile (with the run's time and memory where the
+    ledger has them), date, chapter). With ``link_dir`` (the book
     folder), chapters that exist there are linked (relative to the page that includes the
     table)."""
     head = "| claim | statement | verdict | measured | paper | profile | date | chapter |\n"
@@ -192,7 +214,7 @@ def table(records: list[dict], link_dir: Path | None = None) -> str:
         statement = (c.statement if c else "") + (f" ({setting})" if setting else "")
         rows.append("| " + " | ".join([
             cell(r["id"]), cell(statement), cell(verdict_at_scale(r)), headline(r["measured"]),
-            headline(r["expected"]), cell(r.get("profile", "")), r.get("date", "")[:10], link,
+            headline(r["expected"]), cell(profile_cost(r)), r.get("date", "")[:10], link,
         ]) + " |")
     return head + "\n".join(rows)
 
@@ -236,33 +258,56 @@ def belongs_in_ledger(result: dict, record: bool | None = None) -> bool:
     return bool(record) or not any(k not in RUN_KEYS for k in result.get("overrides", {}))
 
 
+def setting_of(result: dict) -> str:
+    """What tells a run apart in the ledger: the chapter's setting keys, then every other
+    parameter set away from the profile's defaults (except where and how it ran)."""
+    params = result["params"]
+    shown = {k: params[k] for k in SETTING_KEYS if isinstance(params.get(k), str)}
+    shown.update({k: v for k, v in result.get("overrides", {}).items() if k not in RUN_KEYS})
+    return ", ".join(f"{k}={v}" for k, v in shown.items())
+
+
+def ledger_key(params: dict) -> str:
+    """The short hash of a run's parameters that names its ledger file (and its compact paper
+    result, :mod:`nfdlib.paper_export`)."""
+    return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+
+
 def write_ledger(result: dict) -> None:
     """Record a finished result's claims in the ledger (``book`` and ``paper`` profiles
     only) and regenerate the dashboard table that the book's first page includes. The entry
     replaces any entry of the same experiment, profile and setting (a re-run, on another
     backend say), so the dashboard has one row per claim, profile and setting; an entry
-    whose setting and claims are unchanged is left as it is (its date too)."""
+    whose setting and claims are unchanged is left as it is (its date too).
+
+    A ``paper`` entry also carries ``run``, how the run was made (:func:`nfdlib.store.run_cost`
+    of the result's ``folder``: seconds, peak memory, points, executor); a ``book`` entry does
+    not. Book runs are re-made by every book build and by CI, on whatever machine, and their
+    cost is measured by ``nfd reproduce --save-costs`` into ``nfdlib/costs.json``; paper runs
+    are made once, deliberately, and their cost is what a reader needs to plan one. ``run``
+    never makes an unchanged re-run rewrite its entry: it is added to an entry that has none,
+    and otherwise replaced only together with changed claims; and the ledger comparison of CI
+    (:mod:`nfdlib.ledger_compare`) compares claims only."""
     profile = result.get("params", {}).get("profile")
     if profile not in LEDGER_PROFILES or not result.get("claims"):
         return
     folder = ledger_dir()
     params = result["params"]
-    # what tells this run apart: the chapter's setting keys, then every other parameter set
-    # away from the profile's defaults (except where and how it ran)
-    shown = {k: params[k] for k in SETTING_KEYS if isinstance(params.get(k), str)}
-    shown.update({k: v for k, v in result.get("overrides", {}).items() if k not in RUN_KEYS})
-    setting = ", ".join(f"{k}={v}" for k, v in shown.items())
+    setting = setting_of(result)
     entry = {"experiment": result["experiment"], "profile": profile, "setting": setting,
              "date": result.get("provenance", {}).get("date", ""), "claims": result["claims"]}
+    if profile == "paper" and result.get("folder"):
+        entry["run"] = run_cost(Path(result["folder"]), result)
     # one file per experiment, profile and parameter set: a chapter that runs an experiment
     # on several grids (e.g. a width grid for P5.2, a depth grid for C5.7) keeps every record
-    key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-    path = folder / f"{result['experiment']}.{profile}.{key}.json"
+    path = folder / f"{result['experiment']}.{profile}.{ledger_key(params)}.json"
     for other in folder.glob(f"{result['experiment']}.{profile}.*.json"):
         if other != path and json.loads(other.read_text()).get("setting", "") == setting:
             other.unlink()
-    same = path.exists() and {k: json.loads(path.read_text()).get(k) for k in ("setting", "claims")} \
-        == {"setting": setting, "claims": to_jsonable(result["claims"])}
+    old = json.loads(path.read_text()) if path.exists() else None
+    same = old is not None and {k: old.get(k) for k in ("setting", "claims")} \
+        == {"setting": setting, "claims": to_jsonable(result["claims"])} \
+        and ("run" in old or "run" not in entry)
     if not same:
         atomic_write_json(path, entry)
     atomic_write_bytes(folder / "dashboard.md", dashboard_markdown(collect_ledger(folder), folder).encode())
@@ -276,7 +321,7 @@ def collect_ledger(folder: Path | None = None) -> list[dict]:
         for rec in entry["claims"]:
             rows.append(dict(rec, experiment=entry["experiment"], profile=entry["profile"],
                              date=entry["date"], setting=entry.get("setting", ""),
-                             record_setting=rec.get("setting", "")))
+                             record_setting=rec.get("setting", ""), run_cost=entry.get("run")))
     order = list(CLAIMS)
     return sorted(rows, key=lambda r: (order.index(r["id"]) if r["id"] in order else 99, r["profile"]))
 

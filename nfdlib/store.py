@@ -136,6 +136,17 @@ class RunStore:
             self.folder.mkdir(parents=True, exist_ok=True)
             atomic_write_json(self.folder / "params.json", self.params)
 
+    @classmethod
+    def at(cls, folder: Path) -> "RunStore":
+        """The store of the existing run folder ``folder`` (``<root>/<experiment>/<key>``),
+        whatever code made it; nothing is written."""
+        store = cls.__new__(cls)
+        store.folder = Path(folder)
+        store.experiment, store.key = store.folder.parent.name, store.folder.name
+        params = store.folder / "params.json"
+        store.params = json.loads(params.read_text()) if params.exists() else {}
+        return store
+
     def _point(self, name: str, suffix: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in name)
         return self.folder / "points" / f"{safe}{suffix}"
@@ -172,6 +183,27 @@ class RunStore:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             return None
         return cost if isinstance(cost, dict) else None
+
+    def save_session(self, cost: dict[str, Any]) -> None:
+        """What one ``nfd run`` session of this run cost (wall seconds, peak resident memory,
+        the points it computed, executor), in ``sessions/``: a run killed and resumed keeps
+        the cost of every session."""
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        atomic_write_json(self.folder / "sessions" / f"{stamp}-{os.getpid()}.json", cost)
+
+    def costs(self) -> list[dict[str, Any]]:
+        """Every stored cost of this run: its points' (computed by ``nfd reproduce``) and its
+        sessions' (``nfd run``); unreadable files are left out."""
+        files = sorted((self.folder / "points").glob("*.cost.json")) + sorted((self.folder / "sessions").glob("*.json"))
+        out = []
+        for path in files:
+            try:
+                cost = json.loads(path.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if isinstance(cost, dict):
+                out.append(cost)
+        return out
 
     def point_names(self) -> list[str]:
         """The names (file stems) of the stored point records."""
@@ -212,3 +244,31 @@ class RunStore:
         if not all(self.load_point(name) is not None for name in self.point_names()):
             return None
         return result
+
+
+def run_cost(folder: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """How the finished run stored in ``folder`` was made: ``seconds``, the sum of its stored
+    costs (:meth:`RunStore.costs`; where none is stored, the wall time of the session that
+    finished it, ``result["provenance"]["seconds"]``, and ``source`` says so); ``peak_gib``, the
+    largest peak memory among them (a point's own, measured by ``nfd reproduce``, or a
+    session's peak resident memory; None when none was measured); ``points``, the number of
+    stored points (1 for a run that stores none); ``executor`` and ``workers`` where known."""
+    store = RunStore.at(folder)
+    costs = store.costs()
+    peaks = [c["peak_bytes"] for c in costs if isinstance(c.get("peak_bytes"), (int, float))]
+    if costs:
+        seconds = sum(float(c.get("seconds") or 0.0) for c in costs)
+        source = "stored costs" if len(costs) > 1 else "stored cost"
+    else:
+        seconds = float(result.get("provenance", {}).get("seconds") or 0.0)
+        source = "the wall time of the session that finished it; no cost stored"
+    out = {"seconds": round(seconds, 1), "peak_gib": round(max(peaks) / 2**30, 2) if peaks else None,
+           "points": len(store.point_names()) or 1, "source": source}
+    executors = {c["executor"] for c in costs if isinstance(c.get("executor"), str)}
+    executor = result.get("params", {}).get("executor") or (executors.pop() if len(executors) == 1 else None)
+    if executor:
+        out["executor"] = executor
+    workers = {c["workers"] for c in costs if isinstance(c.get("workers"), int)}
+    if len(workers) == 1:
+        out["workers"] = workers.pop()
+    return out

@@ -8,12 +8,14 @@ Modules are discovered automatically; :func:`execute` runs one end to end.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from .. import claims as claims_mod
+from .. import paper_export
 from ..params import ParamError, Params  # noqa: F401  (Params: the type of Experiment.Params)
 from ..store import RunStore, provenance, to_jsonable
 
@@ -72,18 +74,51 @@ def execute(name: str, root=None, record: bool | None = None, **settings: Any) -
     stored = store.load_result()
     if stored is not None:
         stored["folder"] = str(store.folder)
-        if claims_mod.belongs_in_ledger(stored, record):
-            claims_mod.write_ledger(stored)
+        record_run(exp, params, stored, record)
         return stored
+    data, seconds = measured_session(exp, params, store)
+    return complete(exp, params, store, data, seconds, record)
+
+
+def peak_resident_bytes() -> int | None:
+    """The peak resident memory of this process or of its largest finished child process
+    (the workers of ``executor="processes"``), from ``getrusage``; None where unavailable.
+    In a fresh ``nfd run`` process it is the run's peak plus the interpreter's own; in a
+    notebook kernel that ran other work before, an upper bound."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+              resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return int(kib) * 1024
+
+
+def measured_session(exp: Experiment, params: Params, store: RunStore) -> tuple[dict, float]:
+    """``(exp.run(params, store), wall seconds)``; the session's cost (seconds, peak resident
+    memory, points computed, executor and its workers where known) is stored in the run's
+    folder even when the run is interrupted, so that :func:`nfdlib.store.run_cost` sums every
+    session of a run that was killed and resumed."""
+    executor = getattr(params, "executor", "serial")
+    before = len(store.point_names())
     t0 = time.perf_counter()
-    data = exp.run(params, store)
-    return complete(exp, params, store, data, time.perf_counter() - t0, record)
+    try:
+        data = exp.run(params, store)
+    finally:
+        seconds = time.perf_counter() - t0
+        workers = {"serial": 1, "processes": os.cpu_count()}.get(executor)
+        local = executor in ("serial", "processes")  # Dask workers are no children of ours
+        store.save_session({"seconds": round(seconds, 2), "peak_bytes": peak_resident_bytes() if local else None,
+                            "points": len(store.point_names()) - before, "executor": executor,
+                            **({"workers": workers} if workers else {})})
+    return data, seconds
 
 
 def complete(exp: Experiment, params: Params, store: RunStore, data: dict, seconds: float,
              record: bool | None = None) -> dict:
     """Check the claims of a finished run's ``data``, store the result and record it in the
-    ledger where it belongs (the end of :func:`execute`, which ``nfd reproduce`` shares)."""
+    ledger (and a paper run's compact result in ``book/_paper``) where it belongs (the end of
+    :func:`execute`, which ``nfd reproduce`` shares)."""
     claims = exp.check(data, params)
     result = to_jsonable({
         "experiment": exp.name, "params": params.to_dict(), "overrides": params.overrides(),
@@ -93,6 +128,14 @@ def complete(exp: Experiment, params: Params, store: RunStore, data: dict, secon
         "folder": str(store.folder),
     })
     store.save_result(result)
+    record_run(exp, params, result, record)
+    return result
+
+
+def record_run(exp: Experiment, params: Params, result: dict, record: bool | None = None) -> None:
+    """Where a finished run belongs in the ledger (:func:`nfdlib.claims.belongs_in_ledger`),
+    write its claims there and, for a paper-profile run with a figure, its compact result to
+    ``book/_paper`` (:func:`nfdlib.paper_export.export`)."""
     if claims_mod.belongs_in_ledger(result, record):
         claims_mod.write_ledger(result)
-    return result
+        paper_export.export(result, exp.plot, params)
