@@ -179,13 +179,15 @@ class NetworkSpec(Params):
         """``stored`` when all weight stacks fit in :data:`STORED_MAX_BYTES`, else ``regenerated``."""
         return weight_mode(self.copies * self.depth * self.width**2 * np.dtype(self.dtype).itemsize)
 
-    def weight_bytes(self, mode: str | None = None) -> int:
-        """Bytes of weights held in ``mode`` (default :attr:`weight_mode`): every stack when
-        stored, else two n×n layers per stack (the one in use and the one drawn next), plus
-        U and V."""
+    def weight_bytes(self, mode: str = "auto") -> int:
+        """Bytes of weights held in ``mode`` (``auto``: :attr:`weight_mode`), U and V included:
+        every stack when stored; when regenerated, two n×n layers per stack (the one kept and
+        the one being drawn) and the float64 draw of one layer."""
         itemsize = np.dtype(self.dtype).itemsize
-        layers = self.depth if (mode or self.weight_mode) == "stored" else 2
-        return itemsize * (self.copies * layers * self.width**2 + self.width * (self.d + self.n_out))
+        n2, uv = self.width**2, self.width * (self.d + self.n_out)
+        if (self.weight_mode if mode == "auto" else mode) == "stored":
+            return itemsize * (self.copies * self.depth * n2 + uv)
+        return itemsize * (self.copies * 2 * n2 + uv) + 8 * n2
 
     @property
     def scales(self) -> Scales:

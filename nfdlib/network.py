@@ -24,7 +24,7 @@ import numpy as np
 
 from .backends import get_backend
 from .model import LayerWeights, NetworkSpec, init_weights
-from .params import ParamError
+from .params import ParamError, require_memory
 
 LOSSES = ("mse", "cross_entropy")
 GROUPS = ("U", "W", "v")
@@ -85,6 +85,10 @@ class Network:
         self.sc = spec.scales
         if weights is None:
             rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+            mode = spec.weight_mode if mode == "auto" else mode
+            require_memory(spec.weight_bytes(mode), f"a network of width {spec.width} and depth "
+                           f"{spec.depth} with {mode} weights (mode 'auto' re-draws them when "
+                           "they do not fit)")
             weights = init_weights(spec, rng, mode)
         self.device = spec.device
         self.params = {k: self._native(weights[k]) for k in ("U", "W", "V")}
@@ -175,10 +179,20 @@ class Network:
         losses, chi = loss_and_chi(pas.f, Y, loss)
         if not np.all(np.isfinite(losses)):
             return losses
-        self.backward(pas, chi)
+        self.update(self.backward(pas, chi), eta_c, train)
+        return losses
+
+    def update(self, pas: Pass, eta_c: float, train=GROUPS) -> None:
+        """The SGD update of :meth:`step` from a pass whose backward has run (``pas.chi``),
+        which may come from another network with the same weights (:meth:`rebind`)."""
         scale = -eta_c * self.spec.width
         self._accumulate(self.params, pas, scale, train)
         if self.spec.backward == "decoupled" and "W" in train:
             B = pas.chi.shape[0]
             self._add_layers(self.params, "B", pas, scale * self.sc.mult / (self.spec.width * B))
-        return losses
+
+    def rebind(self, pas: Pass) -> Pass:
+        """The forward pass ``pas`` of another network with the same U, W, V (hence the same
+        numbers) as this network's, ready for this network's backward pass: its arrays are
+        shared, not copied."""
+        return Pass(self, pas.X, pas.hs, pas.xs, pas.us, pas.f_native)

@@ -71,10 +71,20 @@ class GIAParams(Params):
         if self.backend != "torch" and self.device == "cuda":
             raise ParamError(f"parameter 'device' = 'cuda' is not allowed with backend "
                              f"{self.backend!r}; allowed: 'auto', 'cpu'")
-        itemsize = 4 if self.dtype == "float32" else 8
-        copies = 3 if self.backend == "numpy" else 1   # the reference builds W̃ explicitly
         n, L = max(self.widths), max(self.depths)
-        require_memory(copies * itemsize * L * n * n, f"weights of width {n} and depth {L}")
+        require_memory(gia_bytes(n, L, self.inputs, self.dtype, self.backend),
+                       f"the coupled passes at width {n} and depth {L}")
+
+
+def gia_bytes(width: int, depth: int, inputs: int, dtype: str, backend: str) -> int:
+    """Memory of one network of :func:`gia_point`: its weights (all L layers when stored, or
+    the numpy reference, which builds W̃ explicitly: three stacks; two layers when
+    regenerated) and the passes (h, x, g, g̃ and ζ: L+1 layers × B inputs × n)."""
+    item = np.dtype(dtype).itemsize
+    stack = depth * width**2 * item
+    mode = weight_mode(stack)
+    weights = 3 * stack if backend == "numpy" else stack if mode == "stored" else 2 * width**2 * item
+    return weights + 7 * (depth + 1) * inputs * width * 8
 
 
 def gia_point(width: int, depth: int, seed: int, activations: list, backend: str, device: str,

@@ -12,7 +12,7 @@ import numpy as np
 from ..executor import run_grid
 from ..metrics import mean_se, wasserstein1
 from ..model import NetworkSpec, init_weights
-from ..network import Network
+from ..network import Network, loss_and_chi
 from .p52_params import TRAIN_GROUPS, GapParams
 
 SCALARS = ("gap_f", "gap_f_fresh", "change_f", "change_f_dec", "gap_small", "gap_small_fresh",
@@ -30,16 +30,32 @@ def inputs(seed: int, d: int, overlap: float) -> np.ndarray:
     return np.stack([a, overlap * a + math.sqrt(1 - overlap**2) * b])
 
 
-def _one_network(spec: NetworkSpec, weights: dict, X, y, eta, groups) -> dict:
-    """First pass (unit-χ backward at ξ and ξ'), one SGD step on (ξ, y), second pass."""
-    net = Network(spec, weights=weights)
+def _pair(spec_r: NetworkSpec, spec_b: NetworkSpec, weights: dict, X, y, etas, groups) -> dict:
+    """For each step size η_c of ``etas``, the reused and the other network, each: first pass
+    (unit-χ backward at ξ and ξ'), one SGD step on (ξ, y), second pass. The passes before
+    the step are computed once: the two networks share U, W, V (hence their forward passes),
+    and the step's forward and backward passes do not depend on η_c."""
     ones = np.ones((2, 1))
-    p0 = net.backward(net.forward(X), ones)
-    net.step(X[:1], [[y]], eta, "mse", train=groups)
-    p1 = net.backward(net.forward(X), ones)
     get = lambda p, k: p.numpy(k).astype(np.float64)  # noqa: E731
-    return {"f0": p0.f[:, 0], "f1": p1.f[:, 0], "hs": get(p0, "hs"), "xs": get(p0, "xs"),
-            "gs": get(p0, "gs"), "hs1": get(p1, "hs"), "xs1": get(p1, "xs"), "gs1": get(p1, "gs")}
+    out, first, steps = {}, None, None
+    for eta in etas:
+        nets = (Network(spec_r, weights=weights), Network(spec_b, weights=weights))
+        if first is None:
+            fwd, sfwd = nets[0].forward(X), nets[0].forward(X[:1])
+            losses, chi = loss_and_chi(sfwd.f, [[y]], "mse")
+            first = [net.backward(net.rebind(fwd), ones) for net in nets]
+            steps = [net.backward(net.rebind(sfwd), chi) if np.all(np.isfinite(losses)) else None
+                     for net in nets]                 # Network.step skips a non-finite loss
+        res = []
+        for net, p0, st in zip(nets, first, steps):
+            if st is not None:
+                net.update(st, eta, groups)
+            p1 = net.backward(net.forward(X), ones)
+            res.append({"f0": p0.f[:, 0], "f1": p1.f[:, 0], "hs": get(p0, "hs"),
+                        "xs": get(p0, "xs"), "gs": get(p0, "gs"), "hs1": get(p1, "hs"),
+                        "xs1": get(p1, "xs"), "gs1": get(p1, "gs")})
+        out[eta] = tuple(res)
+    return out
 
 
 def _first_order(r: dict, d_: dict, chi: float, rho: float, use_u: bool, j: int) -> tuple:
@@ -100,14 +116,12 @@ def _compute(P: GapParams, width: int, depth: int, rep: int) -> dict:
     weights = init_weights(spec_d, np.random.default_rng([P.seed, width, depth, rep]), "auto")
     X = inputs(P.seed, P.d, P.overlap)
     groups = TRAIN_GROUPS[P.train]
-    runs = {}
-    for tag, eta in (("big", P.eta_c), ("small", P.eta_small)):
-        runs[tag] = (_one_network(spec_r, weights, X, P.y, eta, groups),
-                     _one_network(spec_b, weights, X, P.y, eta, groups))
-        if not np.all(np.isfinite(runs[tag][0]["f1"] - runs[tag][1]["f1"])):
-            return {"diverged": True, "reason": f"non-finite f after the step at eta_c={eta}"}
+    runs = _pair(spec_r, spec_b, weights, X, P.y, (P.eta_c, P.eta_small), groups)
     del weights
-    (r, dc), (rs, ds) = runs["big"], runs["small"]
+    for eta, (a, b) in runs.items():
+        if not np.all(np.isfinite(a["f1"] - b["f1"])):
+            return {"diverged": True, "reason": f"non-finite f after the step at eta_c={eta}"}
+    (r, dc), (rs, ds) = runs[P.eta_c], runs[P.eta_small]
     n, L = width, depth
     gap, gap_small = r["f1"] - dc["f1"], (rs["f1"] - ds["f1"]) / P.eta_small
     chi = float(r["f0"][0] - P.y)

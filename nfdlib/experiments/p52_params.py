@@ -46,11 +46,15 @@ class GapParams(Params):
         if self.eta_small >= self.eta_c:
             raise ParamError(f"parameter 'eta_small' = {self.eta_small} must be smaller than "
                              f"eta_c = {self.eta_c}; allowed: 0 < eta_small < eta_c")
-        # the largest point holds the draws (W, W̃) and one network's copy of them
+        # the largest point holds the draws (W, W̃) and, when stored, one network's copy of
+        # them (regenerated: a few layers, see NetworkSpec.weight_bytes); and the passes it
+        # keeps: 4 networks × 6 arrays of (L+1)×2×n in float64, and their native arrays
         n, L = max(self.widths), max(self.depths)
-        self.spec(n, L, "decoupled")
-        item = 4 if self.dtype == "float32" else 8
-        require_memory(4 * item * L * n**2, f"the one-step gap at width {n} and depth {L}")
+        sp = self.spec(n, L, "decoupled")
+        held = sp.weight_bytes() * (2 if sp.weight_mode == "stored" else 1)
+        passes = 4 * 6 * (L + 1) * 2 * n * 8 * 2
+        require_memory(held + passes, f"the one-step gap at width {n} and depth {L} "
+                                      f"({sp.weight_mode} weights)")
 
     def spec(self, width: int, depth: int, backward: str) -> NetworkSpec:
         return NetworkSpec.build(width=width, depth=depth, activation=self.activation, d=self.d,
