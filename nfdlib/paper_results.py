@@ -5,7 +5,9 @@ measured times per chapter (``python -m nfdlib.paper_results`` prints it).
 """
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 from . import claims as claims_mod
 from . import costs as costs_mod
@@ -65,14 +67,20 @@ def show(experiment: str) -> None:
         print(caption(doc))
 
 
+def paper_cost(run: dict) -> str:
+    """A paper run's cost for the README: time and peak memory, and what the time is where
+    no cost was stored: "18.5 min (wall time of its last session; memory not measured)"."""
+    notes = [] if run.get("source", "").startswith("stored cost") else ["wall time of its last session"]
+    notes += ["memory not measured"] if run.get("peak_gib") is None else []
+    return claims_mod.cost_text(run) + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def time_table(ledger: list[dict] | None = None, costs: dict | None = None) -> str:
     """The README's Markdown table of measured times, one row per chapter: ``book`` from
     ``nfdlib/costs.json`` (``nfd reproduce --profile book --save-costs``: compute seconds
     summed over the chapter's runs, the largest point's peak memory), ``paper`` from the
     ledger's ``run`` entries (one per paper record, with its setting where it has one);
     "not measured" / "not yet run" where there is nothing."""
-    from pathlib import Path
-    import json
     if ledger is None:
         ledger = [json.loads(p.read_text()) for p in sorted(Path(claims_mod.ledger_dir()).glob("*.paper.*.json"))]
     costs = costs_mod.load() if costs is None else costs
@@ -95,9 +103,10 @@ def time_table(ledger: list[dict] | None = None, costs: dict | None = None) -> s
         for e in sorted(papers, key=lambda e: (e["experiment"], e.get("setting", ""))):
             what = e["experiment"] + (f" ({e['setting']})" if e.get("setting") else "")
             when = e.get("date", "")[:10]
-            parts.append(f"{what}: {claims_mod.cost_text(e['run'])} ({when})" if e.get("run")
+            parts.append(f"{what}, run {when}: {paper_cost(e['run'])}" if e.get("run")
                          else f"{what}: run {when}, time not recorded")
-        rows.append(f"| {chapter} | {book_text} | {claims_mod.cell('; '.join(parts) or 'not yet run')} |")
+        ids = ", ".join(cid for cid, c in claims_mod.CLAIMS.items() if c.chapter == chapter)
+        rows.append(f"| {chapter} ({ids}) | {book_text} | {claims_mod.cell('; '.join(parts) or 'not yet run')} |")
     return "\n".join(rows) + "\n"
 
 

@@ -145,10 +145,12 @@ def test_time_table_shows_measured_numbers_only():
               {"experiment": "t56_convergence", "setting": "particles=131072", "date": "2026-11-30T07:09:04Z"}]
     costs = {"profiles": {"book": {"p31": {"core_seconds": 14.0, "peak_bytes": 2**30, "date": "2026-12-04"}}}}
     table = paper_results.time_table(ledger, costs)
-    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
-    assert rows["ch3_post_activation"] == "| ch3_post_activation | 14 s, 1.00 GiB (2026-12-04) | not yet run |"
+    rows = {line.split(" | ")[0].strip("| ").split(" ")[0]: line for line in table.splitlines()[2:]}
+    assert rows["ch3_post_activation"] == ("| ch3_post_activation (P3.1, P3.1-pre, F4, F4-train) | "
+                                           "14 s, 1.00 GiB (2026-12-04) | not yet run |")
     assert "a54\\_nondegeneracy" not in rows["ch5_nfd"]
-    assert "a54_nondegeneracy (activation=tanh): 2.5 min, 4.5 GiB (2026-12-04)" in rows["ch5_nfd"]
+    assert "a54_nondegeneracy (activation=tanh), run 2026-12-04: 2.5 min, 4.5 GiB (wall time of its last session)" \
+        in rows["ch5_nfd"]
     assert "t56_convergence (particles=131072): run 2026-11-30, time not recorded" in rows["ch5_nfd"]
     assert "| not measured |" in rows["ch5_nfd"]  # d53, a54, t56 at book: no costs given
 
