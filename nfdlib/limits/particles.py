@@ -444,29 +444,12 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
                 gk[keep[layer], s, :] = g[layer, s, :]
 
 
-_body = njit(inline="always")(_solve_nb_py)
-
-
-def _threaded_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb,
-                 ph, g, hL, work, nchunk):
-    _body(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb, ph, g, hL,
-          work, nchunk)
-
-
-def _serial_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb,
-               ph, g, hL, work, nchunk):
-    _body(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb, ph, g, hL,
-          work, nchunk)
-
-
-# Two compilations of one kernel, with and without threads (prange runs as range). They are
-# two Python functions because numba's on-disk cache keys a function by its bytecode and
-# signature, not by its compiler flags: one function jitted twice would share one entry.
-# The helpers they call (_combine, _project, _dot, _kernel_row) are compiled once on their
-# own, not inlined: inlined into a dozen call sites of both variants they made a first run
-# compile for 74 s; called, 25 s, at the same speed (benchmarks/bench_compile.py).
-_solve_nb = njit(parallel=True, cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")(_threaded_py)
-_solve_nb_serial = njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")(_serial_py)
+# The helpers it calls (_combine, _project, _dot, _kernel_row) are compiled once on their
+# own, not inlined: inlined into a dozen call sites they made a first run compile for 74 s;
+# called, 25 s, at the same speed (benchmarks/bench_compile.py). One compilation serves every
+# particle count: below PARALLEL_MIN_P it runs on one thread (a separate serial compilation
+# would save 3 ms per solve at P = 512, L = 64, T = 16 and cost 8 s of compilation).
+_solve_nb = njit(parallel=True, cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")(_solve_nb_py)
 # Below this many particles one thread is faster: a parallel region costs about 6 µs to
 # start, twice per layer and step (measured: equal at P = 2^12, L = 64, T = 16; 1.3x faster
 # on 2 threads at P = 2^14).
@@ -477,7 +460,8 @@ CHUNK_MIN = 4096  # particles per chunk, at least
 def solve_numba(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr):
     """Numba kernel, same signature and result as :func:`solve_numpy` (histories in the
     noise's dtype). From PARALLEL_MIN_P
-    particles on it splits them into up to 4 chunks per thread (of at least CHUNK_MIN)."""
+    particles on it splits them into up to 4 chunks per thread (of at least CHUNK_MIN); below,
+    it runs on one thread."""
     L, T, P = eps.shape
     n_keep = int((keep >= 0).sum())
     f, chi, C, G, hk, gk, cf, cb = _outputs(L, T, P, n_keep)
@@ -488,9 +472,13 @@ def solve_numba(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr):
     eps, epsb = np.ascontiguousarray(eps), np.ascontiguousarray(epsb, dtype=eps.dtype)
     history = (np.empty((L, T, P), dtype=eps.dtype), np.empty((L + 1, T, P), dtype=eps.dtype),
                np.empty((T, P)), np.empty((3, P)))
-    (_solve_nb if parallel else _solve_nb_serial)(
-        c64(uxi), c64(gram), c64(v), c64(y), float(eta_c), eps, epsb, int(act),
-        np.asarray(keep, dtype=np.int64), bool(corr), f, chi, C, G, hk, gk, cf, cb, *history, nchunk)
+    if not parallel:
+        numba.set_num_threads(1)
+    try:
+        _solve_nb(c64(uxi), c64(gram), c64(v), c64(y), float(eta_c), eps, epsb, int(act),
+                  np.asarray(keep, dtype=np.int64), bool(corr), f, chi, C, G, hk, gk, cf, cb, *history, nchunk)
+    finally:
+        numba.set_num_threads(threads)
     return f, chi, C, G, hk, gk, cf, cb
 
 
