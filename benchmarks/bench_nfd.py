@@ -15,14 +15,27 @@
    (BLAS gemv and a plain streaming sum, the best of both; the bandwidth of this shared
    machine varies by ±20% between runs, so the measured time can come out slightly below it);
 3. cost exponents in P, L and T (expected P·L·T²: exponents 1, 1, 2; at small T the
-   O(P·L·T) part lowers the T exponent).
+   O(P·L·T) part lowers the T exponent);
+4. the storage layouts at P = 2¹⁸, L = 64, T = 16: the float64 layout (every normal and
+   history in float64, the solver before the lean layout) against the lean one (float32
+   storage, float64 sums), each in a fresh process: time of a solve, the process's peak
+   memory (noise + solve), their ratios, and the fraction of the bandwidth bound that the lean
+   layout's minimal traffic (half the bytes of item 2) implies. It also prices the other way
+   to save the noise's memory, regenerating each normal from a counter-based generator when a
+   step needs it: per layer and step s the kernels read the rows 0..s of ε and ε̂, so a solve
+   would draw L·P·T(T+1) normals instead of reading them; the rate of numpy's Philox (a
+   counter-based generator) on float32 normals, on all cores, gives that cost.
 
-Run: ``python benchmarks/bench_nfd.py [--quick]``. Times are the best of ``--repeat`` runs
-after a warm-up (numba compile excluded).
+Run: ``python benchmarks/bench_nfd.py [--quick] [--layouts-only]``. Times are the best of
+``--repeat`` runs after a warm-up (numba compile excluded).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import time
 
 import numba
@@ -32,6 +45,66 @@ from numba import njit, prange
 from nfdlib.backends.numba_backend import SAFE_FASTMATH
 from nfdlib.limits import nfd
 from nfdlib.metrics import power_law_fit
+
+
+LAYOUT_RUN = """
+import json, resource, sys, time
+import numpy as np
+from nfdlib.limits import nfd
+P, L, T, dtype, repeat = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+X, y = nfd.synthetic_task(T, 8, 0)
+noise = nfd.draw_noise(np.random.default_rng(0), P, L, T, 8, dtype)
+nfd.solve(X, y, 0.5, nfd.draw_noise(np.random.default_rng(1), 16384, 2, T, 8, dtype), "tanh", "numba")  # compile
+best = float("inf")
+for _ in range(repeat):
+    t0 = time.perf_counter()
+    nfd.solve(X, y, 0.5, noise, "tanh", "numba")
+    best = min(best, time.perf_counter() - t0)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"seconds": best, "peak_bytes": peak}))
+"""
+
+
+def layout_run(P: int, L: int, T: int, dtype: str, repeat: int) -> dict:
+    """Best solve time and peak resident memory of one layout, in a fresh process."""
+    out = subprocess.run([sys.executable, "-c", LAYOUT_RUN, str(P), str(L), str(T), dtype, str(repeat)],
+                         check=True, capture_output=True, text=True, env=dict(os.environ)).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def philox_rate(n: int = 2**22, repeat: int = 3) -> float:
+    """float32 standard normals per second from numpy's Philox on one core (best of ``repeat``)."""
+    gen = np.random.Generator(np.random.Philox(key=1))
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        gen.standard_normal(n, dtype=np.float32)
+        best = min(best, time.perf_counter() - t0)
+    return n / best
+
+
+def layouts(P: int, L: int, T: int, repeat: int) -> None:
+    """Item 4 of the module docstring."""
+    old, new = layout_run(P, L, T, "float64", repeat), layout_run(P, L, T, "float32", repeat)
+    gib = 2.0**30
+    print(f"layouts at P={P} L={L} T={T} (numba, {numba.get_num_threads()} threads):")
+    print(f"  float64 layout: {old['seconds']:.2f} s, peak memory {old['peak_bytes'] / gib:.2f} GiB")
+    print(f"  lean layout:    {new['seconds']:.2f} s, peak memory {new['peak_bytes'] / gib:.2f} GiB")
+    print(f"  speed-up {old['seconds'] / new['seconds']:.2f}x (goal >= 2x); memory ratio "
+          f"{new['peak_bytes'] / old['peak_bytes']:.2f} (goal <= 0.5; the arrays alone: "
+          f"{nfd.solver_bytes(P, L, T, 1) + nfd.noise_bytes(P, L, T, 8)} / "
+          f"{nfd.solver_bytes(P, L, T, 1, 'float64') + nfd.noise_bytes(P, L, T, 8, 'float64')} bytes = "
+          f"{(nfd.solver_bytes(P, L, T, 1) + nfd.noise_bytes(P, L, T, 8)) / (nfd.solver_bytes(P, L, T, 1, 'float64') + nfd.noise_bytes(P, L, T, 8, 'float64')):.2f})")
+    traffic, bw = traffic_bytes(P, L, T) // 2, read_bandwidth(P // 2, L, T)  # arrays of the lean history's bytes
+    bound = traffic / bw
+    print(f"  lean minimal traffic {traffic / 1e9:.1f} GB at the measured read bandwidth {bw / 1e9:.1f} GB/s: "
+          f"bound {bound:.2f} s; the lean solve reaches {bound / new['seconds']:.0%} of it (goal >= 70%)")
+    normals = L * P * T * (T + 1)
+    rate = philox_rate() * numba.get_num_threads()
+    print(f"  regenerating the noise instead: {normals / 1e9:.2f} G normals at {rate / 1e6:.0f} M/s "
+          f"(Philox, {numba.get_num_threads()} cores) = {normals / rate:.2f} s of generation alone, against "
+          f"{4 * normals / bw:.2f} s to read them as float32: storing is "
+          f"{'faster' if 4 * normals / bw < normals / rate else 'slower'}")
 
 
 def best_time(backend: str, P: int, L: int, T: int, repeat: int, d: int = 8) -> float:
@@ -89,7 +162,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a CI smoke run)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--layouts-only", action="store_true", help="only item 4 (the storage layouts)")
     args = ap.parse_args()
+    layouts(*((2**14, 16, 8) if args.quick else (2**18, 64, 16)), repeat=args.repeat)
+    if args.layouts_only:
+        return
     P, L, T = (2**12, 16, 8) if args.quick else (2**16, 64, 16)
     best_time("numba", 2048, 2, 2, 1)  # compile
     for p in [P // 64, P // 16, P // 4, P]:

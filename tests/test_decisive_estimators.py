@@ -76,9 +76,10 @@ def test_offset_power_law_recovers_the_limit_and_can_put_it_at_zero():
 # ----------------------------------------------------------------------------- A5.4
 
 def test_chi_prediction_is_the_v_boundary_identity():
-    """Δ_r from G_L equals η_c² χ_r² E[(h_L^{(r)})²] in the particle system (same draws)."""
+    """Δ_r from G_L equals η_c² χ_r² E[(h_L^{(r)})²] in the particle system (same draws; an
+    identity of exact arithmetic, so in the float64 layout)."""
     X, y = nfd.synthetic_task(4, 4, 0)
-    noise = nfd.draw_noise(np.random.default_rng(0), 512, 3, 4, 4)
+    noise = nfd.draw_noise(np.random.default_rng(0), 512, 3, 4, 4, "float64")
     eta = 0.4
     res = nfd.solve(X, y, eta, noise, "tanh", "numpy", keep=(3,))
     hL = res.h[0]

@@ -14,6 +14,16 @@ switched off (the equations are in the docstrings of those two modules). This mo
   (reference), :func:`solve_numba`, :func:`solve_torch`, and :func:`solve`, which validates
   and dispatches and returns a :class:`TrueResult` (an :class:`NFDResult` with the size of
   the corrections, zero when ``corrections=False``).
+
+Storage (the lean layout). The normals ε, ε̂ and the particle histories φ(h_ℓ^{(s)}),
+g_ℓ^{(s)} that later steps read are stored in float32 (:func:`draw_noise`'s default); every sum, kernel row and
+Stein moment is accumulated in float64 from the stored values, and the quantities carried from
+one layer to the next (h, g) are kept in float64 and rounded only when stored. The stored
+values are then exactly what every later step reads, so the kernels C_ℓ, G_ℓ are Gram
+matrices of stored vectors (positive semidefinite) and the three backends agree to float64
+rounding on the same draws. A solve moves half the bytes of a float64 layout, and memory
+bandwidth is what bounds it (``benchmarks/bench_nfd.py``). Noise drawn with
+``dtype="float64"`` runs the same kernels in the float64 layout (the tests compare the two).
 """
 from __future__ import annotations
 
@@ -31,12 +41,14 @@ ACTIVATIONS = ("tanh", "relu", "linear")
 BACKENDS = ("numba", "torch", "numpy")
 _ACT = {"tanh": 0, "relu": 1, "linear": 2}
 _DEGENERATE = 1e-12  # relative pivot below which a Cholesky direction counts as absent
+STORAGE_DTYPES = ("float32", "float64")
 
 
 @dataclass(frozen=True)
 class Noise:
     """The randomness of one NFD solve: U-rows ``u`` (P×d), readout ``v`` (P), forward
-    normals ``eps`` and backward normals ``epsb`` (L×T×P; index ℓ-1 drives layer ℓ)."""
+    normals ``eps`` and backward normals ``epsb`` (L×T×P; index ℓ-1 drives layer ℓ; float32
+    in the lean layout, the solve's histories take their dtype)."""
     u: np.ndarray
     v: np.ndarray
     eps: np.ndarray
@@ -75,39 +87,48 @@ def divergence_step(f) -> int | None:
     return int(bad[0]) if bad.size else None
 
 
-def noise_bytes(P: int, L: int, T: int, d: int) -> int:
-    return 8 * (2 * L * T * P + P * (d + 1))
+def noise_bytes(P: int, L: int, T: int, d: int, dtype="float32") -> int:
+    return np.dtype(dtype).itemsize * 2 * L * T * P + 8 * P * (d + 1)
 
 
-def solver_bytes(P: int, L: int, T: int, n_keep: int) -> int:
-    """Working memory of one solve (float64): φ(h) and g for all layers and steps, h_L and
-    the kept particles."""
-    return 8 * P * T * (L + (L + 1) + 1 + 2 * n_keep)
+def solver_bytes(P: int, L: int, T: int, n_keep: int, dtype="float32") -> int:
+    """Working memory of one solve: the stored φ(h) and g of all layers and steps (``dtype``),
+    h_L (float64, T×P), four float64 work vectors and the kept particles (float64)."""
+    return np.dtype(dtype).itemsize * P * T * (2 * L + 1) + 8 * P * (T + 4 + 2 * n_keep * T)
 
 
-def draw_noise(rng: np.random.Generator, P: int, L: int, T: int, d: int) -> Noise:
-    """Draw u, v, ε, ε̂ (in this order) from ``rng`` after checking they fit in memory."""
+def draw_noise(rng: np.random.Generator, P: int, L: int, T: int, d: int, dtype: str = "float32") -> Noise:
+    """Draw u, v, ε, ε̂ (in this order, float64 standard normals, one layer at a time) from
+    ``rng`` after checking they fit in memory; ε, ε̂ are stored as ``dtype`` (float32: the
+    lean layout, each normal rounded once)."""
     for name, val in (("P", P), ("L", L), ("T", T), ("d", d)):
         if not isinstance(val, (int, np.integer)) or val < 1:
             raise ParamError(f"parameter '{name}' = {val!r} is not allowed; allowed: integer >= 1")
-    require_memory(noise_bytes(P, L, T, d), f"NFD noise for P={P}, L={L}, T={T}")
+    if dtype not in STORAGE_DTYPES:
+        raise ParamError(f"parameter 'dtype' = {dtype!r} is not allowed; allowed: {', '.join(STORAGE_DTYPES)}")
+    require_memory(noise_bytes(P, L, T, d, dtype), f"NFD noise for P={P}, L={L}, T={T}")
     u = rng.standard_normal((P, d))
     v = rng.standard_normal(P)
-    eps = rng.standard_normal((L, T, P))
-    epsb = rng.standard_normal((L, T, P))
+    eps, epsb = np.empty((L, T, P), dtype=dtype), np.empty((L, T, P), dtype=dtype)
+    for out in (eps, epsb):
+        for layer in range(L):  # the same stream as one (L, T, P) draw
+            out[layer] = rng.standard_normal((T, P))
     return Noise(u, v, eps, epsb)
 
 
 def coarsen(noise: Noise, factor: int) -> Noise:
     """The same Brownian path on a grid ``factor`` times coarser: each coarse layer's normal
-    is the sum of its ``factor`` fine normals divided by √factor (App. F)."""
+    is the sum of its ``factor`` fine normals divided by √factor (App. F), summed in float64
+    and stored in the noise's dtype."""
     P, L, T = noise.shape
     if factor < 1 or L % factor:
         raise ParamError(f"parameter 'factor' = {factor!r} is not allowed; allowed: a divisor of L = {L}")
     shape = (L // factor, factor, T, P)
     scale = 1.0 / math.sqrt(factor)
-    return Noise(noise.u, noise.v, noise.eps.reshape(shape).sum(1) * scale,
-                 noise.epsb.reshape(shape).sum(1) * scale)
+
+    def coarse(x):
+        return (x.reshape(shape).sum(1, dtype=np.float64) * scale).astype(x.dtype)
+    return Noise(noise.u, noise.v, coarse(noise.eps), coarse(noise.epsb))
 
 
 def chol_row(R, K, s):
@@ -170,53 +191,61 @@ def _outputs(L, T, P, n_keep):
             np.zeros((n_keep, T, P)), np.zeros((n_keep, T, P)), np.zeros((L, T)), np.zeros((L, T)))
 
 
+def _f64(x):
+    return np.asarray(x, dtype=np.float64)
+
+
 def solve_numpy(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr):
     """Reference kernel (numpy, vectorised over particles). ``uxi`` (T×P) = u·ξ_s/√d,
     ``gram`` (T×T) = ξ_r·ξ_s/d, ``v`` (P), ``y`` (T), ``eps``, ``epsb`` (L×T×P), ``act``
     0 tanh / 1 relu / 2 linear, ``keep`` (L+1) slot of each layer among the kept ones or -1,
-    ``corr`` (bool; False: NFD). Returns (f, chi, C, G, h_keep, g_keep, corr_fwd, corr_bwd)."""
+    ``corr`` (bool; False: NFD). The histories φ(h), g are stored in ``eps``'s dtype and every
+    product is taken in float64 (module docstring). Returns (f, chi, C, G, h_keep, g_keep,
+    corr_fwd, corr_bwd)."""
     L, T, P = eps.shape
     n_keep = int((keep >= 0).sum())
     f, chi, C, G, hk, gk, cf, cb = _outputs(L, T, P, n_keep)
     RC, RG = np.zeros((L, T, T)), np.zeros((L, T, T))
-    ph = np.empty((L, T, P))
-    g = np.empty((L + 1, T, P))
+    ph = np.empty((L, T, P), dtype=eps.dtype)
+    g = np.empty((L + 1, T, P), dtype=eps.dtype)
     hL = np.empty((T, P))
     sq, el = 1.0 / math.sqrt(L), eta_c / L
     for s in range(T):
-        h = uxi[s] - (eta_c * chi[:s] * gram[:s, s]) @ g[0, :s]
+        h = uxi[s] - (eta_c * chi[:s] * gram[:s, s]) @ _f64(g[0, :s])
         if keep[0] >= 0:
             hk[keep[0], s] = h
         for layer in range(1, L + 1):
             c = layer - 1
             ph[c, s] = _phi_np(h, act)
-            C[c, :s + 1, s] = ph[c, :s + 1] @ ph[c, s] / P
+            C[c, :s + 1, s] = _f64(ph[c, :s + 1]) @ _f64(ph[c, s]) / P
             C[c, s, :s] = C[c, :s, s]
             chol_row(RC[c], C[c], s)
-            h = h + sq * (RC[c, s, :s + 1] @ eps[c, :s + 1]) - (el * chi[:s] * C[c, :s, s]) @ g[layer, :s]
+            h = h + sq * (RC[c, s, :s + 1] @ _f64(eps[c, :s + 1])) - (el * chi[:s] * C[c, :s, s]) @ _f64(g[layer, :s])
             if corr and s > 0:
-                D = stein_solve(RG[c], epsb[c, :s] @ ph[c, s] / P, s)
-                zdot = D @ g[layer, :s]
+                D = stein_solve(RG[c], _f64(epsb[c, :s]) @ _f64(ph[c, s]) / P, s)
+                zdot = D @ _f64(g[layer, :s])
                 cf[c, s] = zdot @ zdot / P
                 h = h + sq * zdot
             if keep[layer] >= 0:
                 hk[keep[layer], s] = h
         hL[s] = h
-        g[L, s] = v - (eta_c * chi[:s]) @ hL[:s]
-        f[s] = g[L, s] @ h / P
+        gr = v - (eta_c * chi[:s]) @ hL[:s]  # g_L^{(s)}, carried down in float64
+        g[L, s] = gr
+        f[s] = gr @ h / P
         chi[s] = f[s] - y[s]
         for layer in range(L, 0, -1):
             c = layer - 1
-            G[c, :s + 1, s] = g[layer, :s + 1] @ g[layer, s] / P
+            G[c, :s + 1, s] = _f64(g[layer, :s + 1]) @ _f64(g[layer, s]) / P
             G[c, s, :s] = G[c, :s, s]
             chol_row(RG[c], G[c], s)
-            inc = sq * (RG[c, s, :s + 1] @ epsb[c, :s + 1]) - (el * chi[:s] * G[c, :s, s]) @ ph[c, :s]
+            inc = sq * (RG[c, s, :s + 1] @ _f64(epsb[c, :s + 1])) - (el * chi[:s] * G[c, :s, s]) @ _f64(ph[c, :s])
             if corr:
-                D = stein_solve(RC[c], eps[c, :s + 1] @ g[layer, s] / P, s + 1)
-                zdot = D @ ph[c, :s + 1]
+                D = stein_solve(RC[c], _f64(eps[c, :s + 1]) @ _f64(g[layer, s]) / P, s + 1)
+                zdot = D @ _f64(ph[c, :s + 1])
                 cb[c, s] = zdot @ zdot / P
                 inc = inc + sq * zdot
-            g[c, s] = g[layer, s] + _dphi_from_phi_np(ph[c, s], act) * inc
+            gr = gr + _dphi_from_phi_np(_f64(ph[c, s]), act) * inc
+            g[c, s] = gr
         for layer in range(L + 1):
             if keep[layer] >= 0:
                 gk[keep[layer], s] = g[layer, s]
@@ -226,7 +255,8 @@ def solve_numpy(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr):
 @njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
 def _combine(X, coef, m, lo, hi, y):
     """y += Σ_{r<m} coef[r]·X[r, lo:hi], four rows per pass over y (a transposed gemv on
-    one chunk: the rows stream from memory once, y stays in cache)."""
+    one chunk: the rows stream from memory once, y stays in cache). X may be stored in
+    float32; coef and y are float64, so every product and sum is float64."""
     n = hi - lo
     r = 0
     while r + 4 <= m:
@@ -244,25 +274,26 @@ def _combine(X, coef, m, lo, hi, y):
 
 @njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")
 def _project(X, m, lo, hi, w, out):
-    """out[r] = X[r, lo:hi]·w for r < m, four rows per pass over w (a gemv on one chunk)."""
+    """out[r] = X[r, lo:hi]·w for r < m, four rows per pass over w (a gemv on one chunk),
+    products and sums in float64 whatever the stored dtype of X and w."""
     n = hi - lo
     r = 0
     while r + 4 <= m:
         x0, x1, x2, x3 = X[r, lo:hi], X[r + 1, lo:hi], X[r + 2, lo:hi], X[r + 3, lo:hi]
         s0 = s1 = s2 = s3 = 0.0
         for q in range(n):
-            wq = w[q]
-            s0 += x0[q] * wq
-            s1 += x1[q] * wq
-            s2 += x2[q] * wq
-            s3 += x3[q] * wq
+            wq = np.float64(w[q])
+            s0 += np.float64(x0[q]) * wq
+            s1 += np.float64(x1[q]) * wq
+            s2 += np.float64(x2[q]) * wq
+            s3 += np.float64(x3[q]) * wq
         out[r], out[r + 1], out[r + 2], out[r + 3] = s0, s1, s2, s3
         r += 4
     while r < m:
         x0 = X[r, lo:hi]
         s0 = 0.0
         for q in range(n):
-            s0 += x0[q] * w[q]
+            s0 += np.float64(x0[q]) * np.float64(w[q])
         out[r] = s0
         r += 1
 
@@ -291,20 +322,21 @@ def _kernel_row(part, K, R, s, n, sq, el, chi, z, a):
 
 
 def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb,
-                 ph, g, hL, nchunk):
+                 ph, g, hL, work, nchunk):
     """Numba kernel: per layer one parallel pass over particle chunks updates the particles and
     accumulates the next layer's kernel row and Stein moments (the recursion of
     :func:`solve_numpy`). ``part[ch]`` holds a chunk's partial sums: [0, T) kernel row,
     [T, 2T) Stein moments E[F ε], 2T the correction's square, 2T+1 f. The stored history
-    ``ph`` (L×T×P), ``g`` ((L+1)×T×P) and ``hL`` (T×P) comes from the caller: numpy's
-    allocator asks for huge pages, and touching 1 GB of small pages costs 0.4 s. Inside a chunk the
+    ``ph`` (L×T×P), ``g`` ((L+1)×T×P) (in the noise's dtype), ``hL`` (T×P) and the float64
+    work vectors ``work`` (3×P: h or the backward increment, the correction, the carried g)
+    come from the caller: numpy's allocator asks for huge pages, and touching 1 GB of small
+    pages costs 0.4 s. Inside a chunk the
     sums over earlier steps run four rows at a time over contiguous 1-D views (
     :func:`_combine`, :func:`_project`), so that they vectorise and stream each row once."""
     L, T, P = eps.shape
     RC = np.zeros((L, T, T))
     RG = np.zeros((L, T, T))
-    hc = np.empty(P)
-    tmp = np.empty(P)
+    hc, tmp, gr = work[0], work[1], work[2]
     part = np.zeros((nchunk, 2 * T + 2))
     a = np.zeros(T)
     z = np.zeros(T)
@@ -367,10 +399,11 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
         part[:, :] = 0.0
         for ch in prange(nchunk):
             lo, hi = ch * size, min(P, (ch + 1) * size)
-            gs = g[L, s, lo:hi]
-            gs[:] = v[lo:hi]
-            _combine(hL, a, s, lo, hi, gs)
-            part[ch, 2 * T + 1] = _dot(gs, hL[s, lo:hi])
+            gs, grs = g[L, s, lo:hi], gr[lo:hi]
+            grs[:] = v[lo:hi]
+            _combine(hL, a, s, lo, hi, grs)
+            gs[:] = grs
+            part[ch, 2 * T + 1] = _dot(grs, hL[s, lo:hi])
             _project(g[L], s + 1, lo, hi, gs, part[ch])
             if corr:
                 _project(eps[L - 1], s + 1, lo, hi, gs, part[ch, T:])
@@ -396,9 +429,10 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
                     _combine(ph[c], D, s + 1, lo, hi, zd)
                     inc += zd
                     part[ch, 2 * T] = _dot(zd, zd)
-                gc, gl, phs = g[c, s, lo:hi], g[layer, s, lo:hi], ph[c, s, lo:hi]
+                gc, grs, phs = g[c, s, lo:hi], gr[lo:hi], ph[c, s, lo:hi]
                 for q in range(hi - lo):
-                    gc[q] = gl[q] + dphi_of_phi(phs[q], act) * inc[q]
+                    grs[q] += dphi_of_phi(np.float64(phs[q]), act) * inc[q]
+                    gc[q] = grs[q]
                 if c > 0:
                     _project(g[c], s + 1, lo, hi, gc, part[ch])
                     if corr:
@@ -410,29 +444,12 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, 
                 gk[keep[layer], s, :] = g[layer, s, :]
 
 
-_body = njit(inline="always")(_solve_nb_py)
-
-
-def _threaded_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb,
-                 ph, g, hL, nchunk):
-    _body(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb, ph, g, hL,
-          nchunk)
-
-
-def _serial_py(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb,
-               ph, g, hL, nchunk):
-    _body(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, f, chi, C, G, hk, gk, cf, cb, ph, g, hL,
-          nchunk)
-
-
-# Two compilations of one kernel, with and without threads (prange runs as range). They are
-# two Python functions because numba's on-disk cache keys a function by its bytecode and
-# signature, not by its compiler flags: one function jitted twice would share one entry.
-# The helpers they call (_combine, _project, _dot, _kernel_row) are compiled once on their
-# own, not inlined: inlined into a dozen call sites of both variants they made a first run
-# compile for 74 s; called, 25 s, at the same speed (benchmarks/bench_compile.py).
-_solve_nb = njit(parallel=True, cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")(_threaded_py)
-_solve_nb_serial = njit(cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")(_serial_py)
+# The helpers it calls (_combine, _project, _dot, _kernel_row) are compiled once on their
+# own, not inlined: inlined into a dozen call sites they made a first run compile for 74 s;
+# called, 25 s, at the same speed (benchmarks/bench_compile.py). One compilation serves every
+# particle count: below PARALLEL_MIN_P it runs on one thread (a separate serial compilation
+# would save 3 ms per solve at P = 512, L = 64, T = 16 and cost 8 s of compilation).
+_solve_nb = njit(parallel=True, cache=True, fastmath=SAFE_FASTMATH, error_model="numpy")(_solve_nb_py)
 # Below this many particles one thread is faster: a parallel region costs about 6 µs to
 # start, twice per layer and step (measured: equal at P = 2^12, L = 64, T = 16; 1.3x faster
 # on 2 threads at P = 2^14).
@@ -441,8 +458,10 @@ CHUNK_MIN = 4096  # particles per chunk, at least
 
 
 def solve_numba(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr):
-    """Numba kernel, same signature and result as :func:`solve_numpy`. From PARALLEL_MIN_P
-    particles on it splits them into up to 4 chunks per thread (of at least CHUNK_MIN)."""
+    """Numba kernel, same signature and result as :func:`solve_numpy` (histories in the
+    noise's dtype). From PARALLEL_MIN_P
+    particles on it splits them into up to 4 chunks per thread (of at least CHUNK_MIN); below,
+    it runs on one thread."""
     L, T, P = eps.shape
     n_keep = int((keep >= 0).sum())
     f, chi, C, G, hk, gk, cf, cb = _outputs(L, T, P, n_keep)
@@ -450,16 +469,23 @@ def solve_numba(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr):
     parallel = P >= PARALLEL_MIN_P and threads > 1
     nchunk = max(1, min(4 * threads, P // CHUNK_MIN)) if parallel else 1
     c64 = lambda x: np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
-    history = np.empty((L, T, P)), np.empty((L + 1, T, P)), np.empty((T, P))
-    (_solve_nb if parallel else _solve_nb_serial)(
-        c64(uxi), c64(gram), c64(v), c64(y), float(eta_c), c64(eps), c64(epsb), int(act),
-        np.asarray(keep, dtype=np.int64), bool(corr), f, chi, C, G, hk, gk, cf, cb, *history, nchunk)
+    eps, epsb = np.ascontiguousarray(eps), np.ascontiguousarray(epsb, dtype=eps.dtype)
+    history = (np.empty((L, T, P), dtype=eps.dtype), np.empty((L + 1, T, P), dtype=eps.dtype),
+               np.empty((T, P)), np.empty((3, P)))
+    if not parallel:
+        numba.set_num_threads(1)
+    try:
+        _solve_nb(c64(uxi), c64(gram), c64(v), c64(y), float(eta_c), eps, epsb, int(act),
+                  np.asarray(keep, dtype=np.int64), bool(corr), f, chi, C, G, hk, gk, cf, cb, *history, nchunk)
+    finally:
+        numba.set_num_threads(threads)
     return f, chi, C, G, hk, gk, cf, cb
 
 
 def solve_torch(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, device="auto"):
-    """Torch kernel (float64, CUDA when present), same signature and result as
-    :func:`solve_numpy`; kernel rows, Cholesky rows and Stein solves (T×T) on the host."""
+    """Torch kernel (CUDA when present), same signature and result as :func:`solve_numpy`:
+    histories stored in the noise's dtype, rows read back in float64 for every product;
+    kernel rows, Cholesky rows and Stein solves (T×T) on the host."""
     import torch
 
     from ..backends.torch_backend import resolve_device
@@ -469,14 +495,17 @@ def solve_torch(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, device="auto
     L, T, P = eps.shape
     n_keep = int((keep >= 0).sum())
     f, chi, C, G, _, _, _, _ = _outputs(L, T, 0, 0)
-    uxi_t, v_t, eps_t, epsb_t = tt(uxi), tt(v), tt(eps), tt(epsb)
+    store = torch.float32 if eps.dtype == np.float32 else torch.float64
+    uxi_t, v_t = tt(uxi), tt(v)
+    eps_t = torch.as_tensor(np.asarray(eps), device=dev)
+    epsb_t = torch.as_tensor(np.asarray(epsb, dtype=eps.dtype), device=dev)
     cf = torch.zeros((L, T), dtype=torch.float64, device=dev)  # filled on the device: no sync
     cb = torch.zeros_like(cf)
     RC, RG = np.zeros((L, T, T)), np.zeros((L, T, T))
     hk = torch.zeros((n_keep, T, P), dtype=torch.float64, device=dev)
     gk = torch.zeros_like(hk)
-    ph = torch.empty((L, T, P), dtype=torch.float64, device=dev)
-    g = torch.empty((L + 1, T, P), dtype=torch.float64, device=dev)
+    ph = torch.empty((L, T, P), dtype=store, device=dev)
+    g = torch.empty((L + 1, T, P), dtype=store, device=dev)
     hL = torch.empty((T, P), dtype=torch.float64, device=dev)
     sq, el = 1.0 / math.sqrt(L), eta_c / L
     phi = (torch.tanh if act == 0 else (torch.relu if act == 1 else (lambda x: x)))
@@ -485,7 +514,7 @@ def solve_torch(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, device="auto
         return 1.0 - p * p if act == 0 else ((p > 0).to(p.dtype) if act == 1 else torch.ones_like(p))
 
     for s in range(T):
-        h = uxi_t[s] - tt(eta_c * chi[:s] * gram[:s, s]) @ g[0, :s]
+        h = uxi_t[s] - tt(eta_c * chi[:s] * gram[:s, s]) @ g[0, :s].double()
         if keep[0] >= 0:
             hk[keep[0], s] = h
         for layer in range(1, L + 1):
@@ -493,35 +522,40 @@ def solve_torch(uxi, gram, v, y, eta_c, eps, epsb, act, keep, corr, device="auto
             ph[c, s] = phi(h)
             use = corr and s > 0
             # kernel row and Stein moments E[φ ε̂] in one transfer to the host
-            rows = host(torch.cat((ph[c, :s + 1], epsb_t[c, :s])) @ ph[c, s] / P) if use else \
-                host(ph[c, :s + 1] @ ph[c, s] / P)
+            rows = host(torch.cat((ph[c, :s + 1], epsb_t[c, :s])).double() @ ph[c, s].double() / P) if use \
+                else host(ph[c, :s + 1].double() @ ph[c, s].double() / P)
             C[c, :s + 1, s] = rows[:s + 1]
             C[c, s, :s] = C[c, :s, s]
             chol_row(RC[c], C[c], s)
-            h = h + tt(sq * RC[c, s, :s + 1]) @ eps_t[c, :s + 1] - tt(el * chi[:s] * C[c, :s, s]) @ g[layer, :s]
+            h = h + tt(sq * RC[c, s, :s + 1]) @ eps_t[c, :s + 1].double() \
+                - tt(el * chi[:s] * C[c, :s, s]) @ g[layer, :s].double()
             if use:
-                zdot = tt(stein_solve(RG[c], rows[s + 1:], s)) @ g[layer, :s]
+                zdot = tt(stein_solve(RG[c], rows[s + 1:], s)) @ g[layer, :s].double()
                 cf[c, s] = zdot @ zdot / P
                 h = h + sq * zdot
             if keep[layer] >= 0:
                 hk[keep[layer], s] = h
         hL[s] = h
-        g[L, s] = v_t - tt(eta_c * chi[:s]) @ hL[:s]
-        f[s] = float(g[L, s] @ h) / P
+        gr = v_t - tt(eta_c * chi[:s]) @ hL[:s]  # g_L^{(s)}, carried down in float64
+        g[L, s] = gr
+        f[s] = float(gr @ h) / P
         chi[s] = f[s] - y[s]
         for layer in range(L, 0, -1):
             c = layer - 1
-            rows = host(torch.cat((g[layer, :s + 1], eps_t[c, :s + 1])) @ g[layer, s] / P) if corr else \
-                host(g[layer, :s + 1] @ g[layer, s] / P)
+            gs = g[layer, s].double()
+            rows = host(torch.cat((g[layer, :s + 1], eps_t[c, :s + 1])).double() @ gs / P) if corr else \
+                host(g[layer, :s + 1].double() @ gs / P)
             G[c, :s + 1, s] = rows[:s + 1]
             G[c, s, :s] = G[c, :s, s]
             chol_row(RG[c], G[c], s)
-            inc = tt(sq * RG[c, s, :s + 1]) @ epsb_t[c, :s + 1] - tt(el * chi[:s] * G[c, :s, s]) @ ph[c, :s]
+            inc = tt(sq * RG[c, s, :s + 1]) @ epsb_t[c, :s + 1].double() \
+                - tt(el * chi[:s] * G[c, :s, s]) @ ph[c, :s].double()
             if corr:
-                zdot = tt(stein_solve(RC[c], rows[s + 1:], s + 1)) @ ph[c, :s + 1]
+                zdot = tt(stein_solve(RC[c], rows[s + 1:], s + 1)) @ ph[c, :s + 1].double()
                 cb[c, s] = zdot @ zdot / P
                 inc = inc + sq * zdot
-            g[c, s] = g[layer, s] + dphi(ph[c, s]) * inc
+            gr = gr + dphi(ph[c, s].double()) * inc
+            g[c, s] = gr
         for layer in range(L + 1):
             if keep[layer] >= 0:
                 gk[keep[layer], s] = g[layer, s]
@@ -563,7 +597,7 @@ def solve(Xi, y, eta_c: float, noise: Noise, activation: str = "tanh", correctio
     keep = tuple(int(k) for k in keep)
     if any(k < 0 or k > L for k in keep) or len(set(keep)) != len(keep):
         raise ParamError(f"parameter 'keep' = {keep!r} is not allowed; allowed: distinct layers in 0..{L}")
-    require_memory(solver_bytes(P, L, T, len(keep)),
+    require_memory(solver_bytes(P, L, T, len(keep), noise.eps.dtype),
                    f"the {'true-limit' if corrections else 'NFD'} solver with P={P}, L={L}, T={T}")
     slots = -np.ones(L + 1, dtype=np.int64)
     for i, k in enumerate(keep):

@@ -44,7 +44,7 @@ from numba import njit
 
 from ..backends.numba_backend import SAFE_FASTMATH, dphi_of_phi, phi_scalar
 from ..params import ParamError, require_memory
-from .particles import (_ACT, _dphi_from_phi_np, _phi_np, check_activation_and_rate, divergence_step)
+from .particles import (_ACT, _dphi_from_phi_np, _f64, _phi_np, check_activation_and_rate, divergence_step)
 
 BACKENDS = ("numba", "torch", "numpy")
 
@@ -81,54 +81,60 @@ def _chol2(c00, c01, c11):
 def solve_numpy(uxi, gram, v, y, eta_c, eps, epsb, act, reuse):
     """Reference kernel (numpy). ``uxi`` (2×P) = u·ξ_s/√d, ``gram`` (2×2), ``v`` (P), ``y``
     (2), ``eps``/``epsb`` (N×2×P) forward/backward standard normals, ``act`` 0/1/2, ``reuse``
-    (bool). Step 0: NFD; step 1: the forward equation of the module docstring."""
+    (bool). Step 0: NFD; step 1: the forward equation of the module docstring. The histories
+    φ(h^{(0)}) and g^{(0)} are stored in the noise's dtype, products taken in float64 (the lean
+    layout of :mod:`nfdlib.limits.particles`)."""
     N, _, P = eps.shape
     sq, dt = 1.0 / math.sqrt(N), 1.0 / N
-    ph0 = np.empty((N, P))
+    ph0 = np.empty((N, P), dtype=eps.dtype)
     h = uxi[0].copy()
     for k in range(N):
         ph0[k] = _phi_np(h, act)
-        h = h + sq * math.sqrt(ph0[k] @ ph0[k] / P) * eps[k, 0]
+        h = h + sq * math.sqrt(_f64(ph0[k]) @ _f64(ph0[k]) / P) * _f64(eps[k, 0])
     hL0 = h
     f0 = v @ hL0 / P
     chi0 = f0 - y[0]
-    g = np.empty((N + 1, P))
-    g[N] = v
+    g = np.empty((N + 1, P), dtype=eps.dtype)
+    gr = v.copy()  # g^{(0)}, carried down in float64
+    g[N] = gr
     for k in range(N, 0, -1):
-        G00 = g[k] @ g[k] / P
-        g[k - 1] = g[k] + _dphi_from_phi_np(ph0[k - 1], act) * (sq * math.sqrt(G00) * epsb[k - 1, 0])
+        G00 = _f64(g[k]) @ _f64(g[k]) / P
+        gr = gr + _dphi_from_phi_np(_f64(ph0[k - 1]), act) * (sq * math.sqrt(G00) * _f64(epsb[k - 1, 0]))
+        g[k - 1] = gr
     A = np.zeros(N + 1)
     K = np.zeros(N)
     C01 = np.zeros(N)
     A[0] = -eta_c * chi0 * gram[0, 1]
-    h = uxi[1] - eta_c * chi0 * gram[0, 1] * g[0]
+    h = uxi[1] - eta_c * chi0 * gram[0, 1] * _f64(g[0])
     for k in range(N):
-        p1 = _phi_np(h, act)
-        c00, c01, c11 = ph0[k] @ ph0[k] / P, ph0[k] @ p1 / P, p1 @ p1 / P
+        p1, p0 = _phi_np(h, act), _f64(ph0[k])
+        c00, c01, c11 = p0 @ p0 / P, p0 @ p1 / P, p1 @ p1 / P
         C01[k] = c01
         r00, r10, r11 = _chol2(c00, c01, c11)
-        K[k] = _dphi_from_phi_np(p1, act) @ _dphi_from_phi_np(ph0[k], act) / P if reuse else 0.0
+        K[k] = _dphi_from_phi_np(p1, act) @ _dphi_from_phi_np(p0, act) / P if reuse else 0.0
         rate = K[k] * A[k] - eta_c * chi0 * c01
         A[k + 1] = A[k] + dt * rate
         drift = rate if reuse else -eta_c * chi0 * c01
-        h = h + sq * (r10 * eps[k, 0] + r11 * eps[k, 1]) + dt * drift * g[k + 1]
+        h = h + sq * (r10 * _f64(eps[k, 0]) + r11 * _f64(eps[k, 1])) + dt * drift * _f64(g[k + 1])
     f1 = (v - eta_c * chi0 * hL0) @ h / P
-    return np.array([f0, f1]), np.array([chi0, f1 - y[1]]), A, K, C01, h, g[0].copy()
+    return np.array([f0, f1]), np.array([chi0, f1 - y[1]]), A, K, C01, h, _f64(g[0]).copy()
 
 
 def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, reuse, ph0, g, out_h):
     """Numba kernel (serial loops over particles, the recursion of :func:`solve_numpy`).
-    ``ph0`` (N×P), ``g`` ((N+1)×P) and ``out_h`` (P) are allocated by the caller."""
+    ``ph0`` (N×P), ``g`` ((N+1)×P) (the noise's dtype) and ``out_h`` (P) are allocated by
+    the caller."""
     N, _, P = eps.shape
     sq, dt = 1.0 / math.sqrt(N), 1.0 / N
     h = np.empty(P)
+    gr = np.empty(P)
     for q in range(P):
         h[q] = uxi[0, q]
     for k in range(N):
         acc = 0.0
         for q in range(P):
-            p = phi_scalar(h[q], act)
-            ph0[k, q] = p
+            ph0[k, q] = phi_scalar(h[q], act)
+            p = np.float64(ph0[k, q])
             acc += p * p
         s = sq * math.sqrt(acc / P)
         for q in range(P):
@@ -140,14 +146,17 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, reuse, ph0, g, out_h):
     f0 /= P
     chi0 = f0 - y[0]
     for q in range(P):
-        g[N, q] = v[q]
+        gr[q] = v[q]
+        g[N, q] = gr[q]
     for k in range(N, 0, -1):
         acc = 0.0
         for q in range(P):
-            acc += g[k, q] * g[k, q]
+            gq = np.float64(g[k, q])
+            acc += gq * gq
         s = sq * math.sqrt(acc / P)
         for q in range(P):
-            g[k - 1, q] = g[k, q] + dphi_of_phi(ph0[k - 1, q], act) * (s * epsb[k - 1, 0, q])
+            gr[q] += dphi_of_phi(np.float64(ph0[k - 1, q]), act) * (s * epsb[k - 1, 0, q])
+            g[k - 1, q] = gr[q]
     A = np.zeros(N + 1)
     K = np.zeros(N)
     C01 = np.zeros(N)
@@ -158,7 +167,7 @@ def _solve_nb_py(uxi, gram, v, y, eta_c, eps, epsb, act, reuse, ph0, g, out_h):
         c00 = c01 = c11 = kk = 0.0
         for q in range(P):
             p1 = phi_scalar(h[q], act)
-            p0 = ph0[k, q]
+            p0 = np.float64(ph0[k, q])
             c00 += p0 * p0
             c01 += p0 * p1
             c11 += p1 * p1
@@ -195,15 +204,17 @@ def solve_numba(uxi, gram, v, y, eta_c, eps, epsb, act, reuse):
     """Numba kernel, same signature and result as :func:`solve_numpy`."""
     N, _, P = eps.shape
     c64 = lambda x: np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
-    ph0, g, h = np.empty((N, P)), np.empty((N + 1, P)), np.empty(P)
-    f, chi, A, K, C01 = _solve_nb(c64(uxi), c64(gram), c64(v), c64(y), float(eta_c), c64(eps), c64(epsb),
+    eps, epsb = np.ascontiguousarray(eps), np.ascontiguousarray(epsb, dtype=eps.dtype)
+    ph0, g, h = np.empty((N, P), dtype=eps.dtype), np.empty((N + 1, P), dtype=eps.dtype), np.empty(P)
+    f, chi, A, K, C01 = _solve_nb(c64(uxi), c64(gram), c64(v), c64(y), float(eta_c), eps, epsb,
                                   int(act), bool(reuse), ph0, g, h)
-    return f, chi, A, K, C01, h, g[0].copy()
+    return f, chi, A, K, C01, h, _f64(g[0]).copy()
 
 
 def solve_torch(uxi, gram, v, y, eta_c, eps, epsb, act, reuse, device="auto"):
-    """Torch kernel (float64, CUDA when present), same signature and result as
-    :func:`solve_numpy`; the scalar recursion for A on the host."""
+    """Torch kernel (CUDA when present), same signature and result as :func:`solve_numpy`
+    (histories in the noise's dtype, products in float64); the scalar recursion for A on
+    the host."""
     import torch
 
     from ..backends.torch_backend import resolve_device
@@ -216,25 +227,32 @@ def solve_torch(uxi, gram, v, y, eta_c, eps, epsb, act, reuse, device="auto"):
     def dphi(p):
         return 1.0 - p * p if act == 0 else ((p > 0).to(p.dtype) if act == 1 else torch.ones_like(p))
 
-    uxi_t, v_t, eps_t, epsb_t = tt(uxi), tt(v), tt(eps), tt(epsb)
-    ph0 = torch.empty((N, P), dtype=torch.float64, device=dev)
+    store = torch.float32 if eps.dtype == np.float32 else torch.float64
+    uxi_t, v_t = tt(uxi), tt(v)
+    eps_t = torch.as_tensor(np.asarray(eps), device=dev)
+    epsb_t = torch.as_tensor(np.asarray(epsb, dtype=eps.dtype), device=dev)
+    ph0 = torch.empty((N, P), dtype=store, device=dev)
     h = uxi_t[0].clone()
     for k in range(N):
         ph0[k] = phi(h)
-        h = h + sq * torch.sqrt(ph0[k] @ ph0[k] / P) * eps_t[k, 0]
+        p0 = ph0[k].double()
+        h = h + sq * torch.sqrt(p0 @ p0 / P) * eps_t[k, 0].double()
     hL0 = h
     f0 = float(v_t @ hL0) / P
     chi0 = f0 - float(y[0])
-    g = torch.empty((N + 1, P), dtype=torch.float64, device=dev)
-    g[N] = v_t
+    g = torch.empty((N + 1, P), dtype=store, device=dev)
+    gr = v_t.clone()  # g^{(0)}, carried down in float64
+    g[N] = gr
     for k in range(N, 0, -1):
-        g[k - 1] = g[k] + dphi(ph0[k - 1]) * (sq * torch.sqrt(g[k] @ g[k] / P) * epsb_t[k - 1, 0])
+        gk = g[k].double()
+        gr = gr + dphi(ph0[k - 1].double()) * (sq * torch.sqrt(gk @ gk / P) * epsb_t[k - 1, 0].double())
+        g[k - 1] = gr
     A, K, C01 = np.zeros(N + 1), np.zeros(N), np.zeros(N)
     A[0] = -eta_c * chi0 * gram[0, 1]
-    h = uxi_t[1] - eta_c * chi0 * float(gram[0, 1]) * g[0]
+    h = uxi_t[1] - eta_c * chi0 * float(gram[0, 1]) * g[0].double()
     for k in range(N):
-        p1 = phi(h)
-        mom = torch.stack([ph0[k] @ ph0[k], ph0[k] @ p1, p1 @ p1, dphi(p1) @ dphi(ph0[k])]).cpu().numpy() / P
+        p1, p0 = phi(h), ph0[k].double()
+        mom = torch.stack([p0 @ p0, p0 @ p1, p1 @ p1, dphi(p1) @ dphi(p0)]).cpu().numpy() / P
         c00, c01, c11 = float(mom[0]), float(mom[1]), float(mom[2])
         C01[k] = c01
         r00, r10, r11 = _chol2(c00, c01, c11)
@@ -242,10 +260,10 @@ def solve_torch(uxi, gram, v, y, eta_c, eps, epsb, act, reuse, device="auto"):
         rate = K[k] * A[k] - eta_c * chi0 * c01
         A[k + 1] = A[k] + dt * rate
         drift = rate if reuse else -eta_c * chi0 * c01
-        h = h + sq * (r10 * eps_t[k, 0] + r11 * eps_t[k, 1]) + dt * drift * g[k + 1]
+        h = h + sq * (r10 * eps_t[k, 0].double() + r11 * eps_t[k, 1].double()) + dt * drift * g[k + 1].double()
     f1 = float((v_t - eta_c * chi0 * hL0) @ h) / P
     return (np.array([f0, f1]), np.array([chi0, f1 - float(y[1])]), A, K, C01, h.cpu().numpy(),
-            g[0].cpu().numpy())
+            g[0].double().cpu().numpy())
 
 
 KERNELS = {"numpy": solve_numpy, "numba": solve_numba, "torch": solve_torch}
@@ -269,7 +287,8 @@ def solve(Xi, y, eta_c: float, noise, activation: str = "tanh", reuse: bool = Tr
     if T != 2 or Xi.shape != (2, noise.u.shape[1]) or y.shape != (2,):
         raise ParamError(f"the one-step depth limit needs T = 2 steps: 'Xi' of shape (2, {noise.u.shape[1]}), "
                          f"'y' of shape (2,) and noise with T = 2; got {Xi.shape}, {y.shape}, T = {T}")
-    require_memory(8 * P * (2 * N + 4), f"the one-step depth limit with P={P}, N={N}")
+    require_memory(noise.eps.dtype.itemsize * P * (2 * N + 1) + 8 * P * 5,
+                   f"the one-step depth limit with P={P}, N={N}")
     d = Xi.shape[1]
     uxi = np.ascontiguousarray((noise.u @ Xi.T).T / math.sqrt(d))
     args = (uxi, Xi @ Xi.T / d, noise.v, y, float(eta_c), noise.eps, noise.epsb, _ACT[activation], bool(reuse))
