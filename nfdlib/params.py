@@ -212,6 +212,15 @@ class Params:
         return type(self).build(**d)
 
 
+def require_fit_lengths(params: Params, *names: str, least: int = 3) -> None:
+    """Raise ParamError unless each list parameter ``names`` of ``params`` has at least ``least``
+    values: a line fitted with a confidence interval needs N - 2 >= 1 degrees of freedom
+    (three points)."""
+    if any(len(getattr(params, name)) < least for name in names):
+        listed = " and ".join(f"'{name}'" for name in names)
+        raise ParamError(f"parameters {listed} need >= {least} values each (a fit with a CI)")
+
+
 def available_memory_bytes() -> int:
     """Physical memory currently available (Linux), or 8 GiB where unknown."""
     try:

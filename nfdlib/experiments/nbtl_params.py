@@ -12,7 +12,7 @@ import numpy as np
 from ..executor import check_executor
 from ..limits import true_limit as tl
 from ..model import DEVICES
-from ..params import ParamError, Params, require_memory, spec
+from ..params import ParamError, Params, require_fit_lengths, require_memory, spec
 
 
 def network_bytes(width: int, depth: int, steps: int) -> int:
@@ -74,8 +74,7 @@ class NBTLParams(Params):
             vals = getattr(self, name)
             if list(vals) != sorted(set(vals)):
                 raise ParamError(f"parameter '{name}' = {vals} is not allowed; allowed: strictly increasing")
-        if len(self.widths) < 3 or len(self.depths) < 3:
-            raise ParamError("parameters 'widths' and 'depths' need >= 3 values each (a fit with a CI)")
+        require_fit_lengths(self, "widths", "depths")
         for L in self.net_depths:
             if sum(1 for n, L2 in self.pairs() if L2 == L) < 3:
                 raise ParamError(f"parameter 'net_max_gb' = {self.net_max_gb} leaves fewer than 3 widths at depth "

@@ -35,7 +35,7 @@ from ..limits.particles import _ACT, _phi_np
 from ..metrics import mean_se, power_law_fit_dict
 from ..model import DEVICES, NetworkSpec
 from ..network import Network
-from ..params import ParamError, Params, require_memory, spec
+from ..params import ParamError, Params, require_fit_lengths, require_memory, spec
 from . import Experiment, save_figure
 
 NAME = "t56_convergence"
@@ -73,8 +73,7 @@ class T56Params(Params):
 
     def check(self) -> None:
         check_executor(self.executor)
-        if len(self.widths) < 3 or len(self.depths) < 3:
-            raise ParamError("parameters 'widths' and 'depths' need >= 3 values each (a fit with a CI)")
+        require_fit_lengths(self, "widths", "depths")
         if self.backend != "torch" and self.device == "cuda":
             raise ParamError(f"parameter 'device' = 'cuda' is not allowed with backend {self.backend!r}; "
                              "allowed: 'auto', 'cpu'")
