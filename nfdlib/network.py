@@ -184,15 +184,9 @@ class Network:
 
     def update(self, pas: Pass, eta_c: float, train=GROUPS) -> None:
         """The SGD update of :meth:`step` from a pass whose backward has run (``pas.chi``),
-        which may come from another network with the same weights (:meth:`rebind`)."""
+        which may come from another network with the same weights."""
         scale = -eta_c * self.spec.width
         self._accumulate(self.params, pas, scale, train)
         if self.spec.backward == "decoupled" and "W" in train:
             B = pas.chi.shape[0]
             self._add_layers(self.params, "B", pas, scale * self.sc.mult / (self.spec.width * B))
-
-    def rebind(self, pas: Pass) -> Pass:
-        """The forward pass ``pas`` of another network with the same U, W, V (hence the same
-        numbers) as this network's, ready for this network's backward pass: its arrays are
-        shared, not copied."""
-        return Pass(self, pas.X, pas.hs, pas.xs, pas.us, pas.f_native)

@@ -12,7 +12,7 @@ import numpy as np
 from ..executor import run_grid
 from ..metrics import mean_se, wasserstein1
 from ..model import NetworkSpec, init_weights
-from ..network import Network, loss_and_chi
+from ..network import Network, Pass, loss_and_chi
 from .p52_params import TRAIN_GROUPS, GapParams
 
 SCALARS = ("gap_f", "gap_f_fresh", "change_f", "change_f_dec", "gap_small", "gap_small_fresh",
@@ -30,32 +30,53 @@ def inputs(seed: int, d: int, overlap: float) -> np.ndarray:
     return np.stack([a, overlap * a + math.sqrt(1 - overlap**2) * b])
 
 
+def _get(p, key: str) -> np.ndarray:
+    return p.numpy(key).astype(np.float64)
+
+
+def _fields(p: Pass) -> dict:
+    """The arrays of a pass, without its network (so that a pass outlives it)."""
+    return {k: v for k, v in vars(p).items() if k != "net"}
+
+
+def _before_step(spec_r: NetworkSpec, spec_b: NetworkSpec, weights: dict, X, y) -> tuple:
+    """The passes before the step, once for every step size and one network at a time: the
+    forward passes at (ξ, ξ') and at ξ (the reused and the other network share U, W, V,
+    hence these), then with each network's backward weights the first pass's unit-χ backward
+    and the step's backward on (ξ, y), the latter as :class:`nfdlib.network.Pass` fields
+    (None when the loss is not finite: :meth:`Network.step` then leaves the weights)."""
+    net = Network(spec_r, weights=weights)
+    fwd, sfwd = _fields(net.forward(X)), _fields(net.forward(X[:1]))
+    losses, chi = loss_and_chi(Pass(net, **sfwd).f, [[y]], "mse")
+    del net
+    first, steps = [], []
+    for spec in (spec_r, spec_b):
+        net = Network(spec, weights=weights)
+        p0 = net.backward(Pass(net, **fwd), np.ones((2, 1)))
+        first.append({"f0": p0.f[:, 0], "hs": _get(p0, "hs"), "xs": _get(p0, "xs"), "gs": _get(p0, "gs")})
+        steps.append(_fields(net.backward(Pass(net, **sfwd), chi)) if np.all(np.isfinite(losses))
+                     else None)
+        del net, p0
+    return first, steps
+
+
+def _after_step(spec: NetworkSpec, weights: dict, X, step: dict | None, eta: float, groups) -> dict:
+    """A fresh network of ``spec``: the SGD step (Eq. 2) of the pass ``step`` at η_c = ``eta``,
+    then the second pass (unit-χ backward at ξ and ξ')."""
+    net = Network(spec, weights=weights)
+    if step is not None:
+        net.update(Pass(net, **step), eta, groups)
+    p1 = net.backward(net.forward(X), np.ones((2, 1)))
+    return {"f1": p1.f[:, 0], "hs1": _get(p1, "hs"), "xs1": _get(p1, "xs"), "gs1": _get(p1, "gs")}
+
+
 def _pair(spec_r: NetworkSpec, spec_b: NetworkSpec, weights: dict, X, y, etas, groups) -> dict:
-    """For each step size η_c of ``etas``, the reused and the other network, each: first pass
-    (unit-χ backward at ξ and ξ'), one SGD step on (ξ, y), second pass. The passes before
-    the step are computed once: the two networks share U, W, V (hence their forward passes),
-    and the step's forward and backward passes do not depend on η_c."""
-    ones = np.ones((2, 1))
-    get = lambda p, k: p.numpy(k).astype(np.float64)  # noqa: E731
-    out, first, steps = {}, None, None
-    for eta in etas:
-        nets = (Network(spec_r, weights=weights), Network(spec_b, weights=weights))
-        if first is None:
-            fwd, sfwd = nets[0].forward(X), nets[0].forward(X[:1])
-            losses, chi = loss_and_chi(sfwd.f, [[y]], "mse")
-            first = [net.backward(net.rebind(fwd), ones) for net in nets]
-            steps = [net.backward(net.rebind(sfwd), chi) if np.all(np.isfinite(losses)) else None
-                     for net in nets]                 # Network.step skips a non-finite loss
-        res = []
-        for net, p0, st in zip(nets, first, steps):
-            if st is not None:
-                net.update(st, eta, groups)
-            p1 = net.backward(net.forward(X), ones)
-            res.append({"f0": p0.f[:, 0], "f1": p1.f[:, 0], "hs": get(p0, "hs"),
-                        "xs": get(p0, "xs"), "gs": get(p0, "gs"), "hs1": get(p1, "hs"),
-                        "xs1": get(p1, "xs"), "gs1": get(p1, "gs")})
-        out[eta] = tuple(res)
-    return out
+    """For each step size η_c of ``etas``, the records of the reused and the other network:
+    first pass, one SGD step on (ξ, y), second pass. One network is held at a time after
+    :func:`_before_step`, whose passes do not depend on η_c."""
+    first, steps = _before_step(spec_r, spec_b, weights, X, y)
+    return {eta: tuple(dict(rec, **_after_step(sp, weights, X, st, eta, groups))
+                       for sp, rec, st in zip((spec_r, spec_b), first, steps)) for eta in etas}
 
 
 def _first_order(r: dict, d_: dict, chi: float, rho: float, use_u: bool, j: int) -> tuple:
