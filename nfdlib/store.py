@@ -252,7 +252,8 @@ def run_cost(folder: Path, result: dict[str, Any]) -> dict[str, Any]:
     finished it, ``result["provenance"]["seconds"]``, and ``source`` says so); ``peak_gib``, the
     largest peak memory among them (a point's own, measured by ``nfd reproduce``, or a
     session's peak resident memory; None when none was measured); ``points``, the number of
-    stored points (1 for a run that stores none); ``executor`` and ``workers`` where known."""
+    stored points (1 for a run that stores none); ``executor`` and ``workers`` where every
+    cost names the same."""
     store = RunStore.at(folder)
     costs = store.costs()
     peaks = [c["peak_bytes"] for c in costs if isinstance(c.get("peak_bytes"), (int, float))]
@@ -264,11 +265,12 @@ def run_cost(folder: Path, result: dict[str, Any]) -> dict[str, Any]:
         source = "the wall time of the session that finished it; no cost stored"
     out = {"seconds": round(seconds, 1), "peak_gib": round(max(peaks) / 2**30, 2) if peaks else None,
            "points": len(store.point_names()) or 1, "source": source}
-    executors = {c["executor"] for c in costs if isinstance(c.get("executor"), str)}
-    executor = result.get("params", {}).get("executor") or (executors.pop() if len(executors) == 1 else None)
-    if executor:
-        out["executor"] = executor
-    workers = {c["workers"] for c in costs if isinstance(c.get("workers"), int)}
-    if len(workers) == 1:
+    # a session names its executor; a point computed by ``nfd reproduce`` does not (its pool
+    # is not the run's parameter), nor does a run without stored costs but for its parameter
+    executors = {c.get("executor") for c in costs} if costs else {result.get("params", {}).get("executor")}
+    if len(executors) == 1 and None not in executors:
+        out["executor"] = executors.pop()
+    workers = {c.get("workers") for c in costs}
+    if len(workers) == 1 and None not in workers:
         out["workers"] = workers.pop()
     return out

@@ -32,11 +32,15 @@ def test_run_cost_sums_stored_costs_and_falls_back_to_the_session_time(tmp_path)
         "source": "the wall time of the session that finished it; no cost stored"}
     store.save_point("a", {"x": 1})
     store.save_point("b", {"x": 2})
-    store.save_cost("a", {"seconds": 2.0, "peak_bytes": 2**30})
+    store.save_cost("a", {"seconds": 2.0, "peak_bytes": 2**30})  # nfd reproduce: its pool is not named
+    assert run_cost(store.folder, _result(store.folder)) == {
+        "seconds": 2.0, "peak_gib": 1.0, "points": 2, "source": "stored cost"}
     store.save_session({"seconds": 3.5, "peak_bytes": 3 * 2**30, "points": 1, "executor": "serial", "workers": 1})
-    cost = run_cost(store.folder, _result(store.folder))
-    assert cost == {"seconds": 5.5, "peak_gib": 3.0, "points": 2, "source": "stored costs",
-                    "executor": "serial", "workers": 1}
+    assert run_cost(store.folder, _result(store.folder)) == {
+        "seconds": 5.5, "peak_gib": 3.0, "points": 2, "source": "stored costs"}
+    (store.folder / "points" / "a.cost.json").unlink()
+    assert run_cost(store.folder, _result(store.folder)) == {
+        "seconds": 3.5, "peak_gib": 3.0, "points": 2, "source": "stored cost", "executor": "serial", "workers": 1}
 
 
 def test_paper_records_carry_run_and_an_unchanged_rerun_leaves_them_as_they_are(tmp_path):
