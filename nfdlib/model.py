@@ -46,8 +46,9 @@ class LayerWeights:
     (0-based), which is all that every backend's passes read.
 
     Only the state of the bit generator at the start of each layer's draw is held, and
-    layer ℓ is drawn again from that state when it is read. ``standard_normal`` consumes a variable length of the stream per
-    draw, so the states are recorded in one sequential pass (:meth:`draw`), never computed.
+    layer ℓ is drawn again from that state when it is read. ``standard_normal`` consumes a
+    variable length of the stream per draw, so the states are recorded in one sequential
+    pass (:meth:`draw`), never computed.
     SGD updates are held as factors: after K steps
 
         W_ℓ = W_ℓ(0) + Σ_k s_k A_k[ℓ]ᵀ B_k[ℓ],   ΔW_ℓ = -η_c m Σ_b δ_{ℓ,b} x_{ℓ,b}ᵀ / B (Eq. 2)
@@ -91,7 +92,8 @@ class LayerWeights:
 
     def _base(self, layer: int) -> np.ndarray:
         self._rng.bit_generator.state = self._states[layer]
-        return self._rng.standard_normal(self.shape[1:], dtype=self._draw_dtype).astype(self.dtype, copy=False)
+        draw = self._rng.standard_normal(self.shape[1:], dtype=self._draw_dtype)
+        return draw.astype(self.dtype, copy=False)
 
     def __getitem__(self, layer: int):
         if not 0 <= layer < len(self):
