@@ -90,7 +90,9 @@ def test_paper_run_exports_what_its_plot_needs_and_draws_it_again(tmp_path, caps
     result = json.loads(result_file.read_text())
     [record] = claims.ledger_dir().glob("backends_agreement.paper.*.json")
     run = json.loads(record.read_text())["run"]
-    assert run["seconds"] > 0 and run["peak_gib"] > 0 and (run["executor"], run["points"]) == ("serial", 1)
+    [session] = [json.loads(f.read_text()) for f in results.rglob("sessions/*.json")]  # the nfd run session
+    assert run["seconds"] == round(session["seconds"], 1) and run["peak_gib"] == round(session["peak_bytes"] / 2**30, 2)
+    assert run["peak_gib"] > 0 and (run["executor"], run["points"]) == ("serial", 1)
     [export] = paper_export.paper_dir().glob("backends_agreement.*.json")
     assert export.name.split(".")[1] == record.name.split(".")[2]  # the ledger's key
     doc = paper_export.load(export)
