@@ -126,6 +126,7 @@ def test_a_killed_worker_loses_nothing(cluster, serial, tmp_path):
 
 
 def test_a_plan_whose_largest_point_does_not_fit_is_refused(cluster, capsys):
+    # T5.6 at the paper scale keeps 2^18 particles over 256 layers: several GiB, more than the worker has
     address, _ = cluster
     with pytest.raises(ParamError, match="largest point .* more than the 3.7 GiB of the largest worker's MEMORY"):
-        reproduce.main("paper", ["p42"], address, True, progress=False)
+        reproduce.main("paper", ["t56"], address, True, progress=False)

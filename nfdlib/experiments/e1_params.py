@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..executor import check_executor
 from ..limits import true_limit as tl
-from ..model import DEVICES
+from ..model import DEVICES, NetworkSpec
 from ..params import ParamError, Params, require_memory, spec
 
 WIDTH_ACTS = ("tanh", "linear")  # activations of the width study
@@ -71,6 +71,6 @@ class E1Params(Params):
         require_memory(tl.noise_bytes(self.limit_particles, self.net_depth, T, self.d)
                        + tl.solver_bytes(self.limit_particles, self.net_depth, T, 1),
                        f"the limit with P={self.limit_particles}, L={self.net_depth}")
-        require_memory(8 * 2 * self.net_depth * max(self.widths) ** 2, f"a network of width {max(self.widths)}")
-        require_memory(8 * 2 * self.deep_depth * self.deep_width ** 2,
-                       f"a network of width {self.deep_width} and depth {self.deep_depth}")
+        for n, L in ((max(self.widths), self.net_depth), (self.deep_width, self.deep_depth)):
+            net = NetworkSpec(width=n, depth=L, d=self.d, dtype="float64")  # as e1_compute.net_point
+            require_memory(net.weight_bytes(), f"a network of width {n} and depth {L} ({net.weight_mode} weights)")

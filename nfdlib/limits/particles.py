@@ -573,6 +573,21 @@ def check_activation_and_rate(activation, eta_c) -> None:
         raise ParamError(f"parameter 'eta_c' = {eta_c!r} is not allowed; allowed: a number >= 0")
 
 
+def check_backend(backend: str, device: str) -> None:
+    """Raise ParamError unless ``backend`` is one of BACKENDS and ``device`` fits it."""
+    if backend not in BACKENDS:
+        raise ParamError(f"parameter 'backend' = {backend!r} is not allowed; allowed: {', '.join(BACKENDS)}")
+    if device not in ("auto", "cpu", "cuda") or (backend != "torch" and device == "cuda"):
+        raise ParamError(f"parameter 'device' = {device!r} is not allowed with backend {backend!r}; "
+                         "allowed: 'auto', 'cpu' ('cuda' with torch)")
+
+
+def stream_inputs(Xi, noise: Noise) -> tuple[np.ndarray, np.ndarray]:
+    """The kernels' view of the input stream: u·ξ_s/√d (T×P, contiguous) and ξ_r·ξ_s/d (T×T)."""
+    d = Xi.shape[1]
+    return np.ascontiguousarray((noise.u @ Xi.T).T / math.sqrt(d)), Xi @ Xi.T / d
+
+
 def solve(Xi, y, eta_c: float, noise: Noise, activation: str = "tanh", corrections: bool = True,
           backend: str = "numba", device: str = "auto", keep=(0,)) -> TrueResult:
     """Run the true-limit recursion (Prop. E.1, :mod:`nfdlib.limits.true_limit`;
@@ -583,11 +598,7 @@ def solve(Xi, y, eta_c: float, noise: Noise, activation: str = "tanh", correctio
     check_activation_and_rate(activation, eta_c)
     if not isinstance(corrections, (bool, np.bool_)):
         raise ParamError(f"parameter 'corrections' = {corrections!r} is not allowed; allowed: True, False")
-    if backend not in KERNELS:
-        raise ParamError(f"parameter 'backend' = {backend!r} is not allowed; allowed: {', '.join(KERNELS)}")
-    if device not in ("auto", "cpu", "cuda") or (backend != "torch" and device == "cuda"):
-        raise ParamError(f"parameter 'device' = {device!r} is not allowed with backend {backend!r}; "
-                         "allowed: 'auto', 'cpu' ('cuda' with torch)")
+    check_backend(backend, device)
     P, L, T = noise.shape
     Xi = np.atleast_2d(np.asarray(Xi, dtype=np.float64))
     y = np.asarray(y, dtype=np.float64).ravel()
@@ -602,9 +613,7 @@ def solve(Xi, y, eta_c: float, noise: Noise, activation: str = "tanh", correctio
     slots = -np.ones(L + 1, dtype=np.int64)
     for i, k in enumerate(keep):
         slots[k] = i
-    d = Xi.shape[1]
-    uxi = np.ascontiguousarray((noise.u @ Xi.T).T / math.sqrt(d))
-    args = (uxi, Xi @ Xi.T / d, noise.v, y, float(eta_c), noise.eps, noise.epsb, _ACT[activation], slots,
+    args = (*stream_inputs(Xi, noise), noise.v, y, float(eta_c), noise.eps, noise.epsb, _ACT[activation], slots,
             bool(corrections))
     with np.errstate(all="ignore"):
         if backend == "torch":

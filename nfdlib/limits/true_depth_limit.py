@@ -44,10 +44,8 @@ from numba import njit
 
 from ..backends.numba_backend import SAFE_FASTMATH, dphi_of_phi, phi_scalar
 from ..params import ParamError, require_memory
-from .particles import (_ACT, _dphi_from_phi_np, _f64, _phi_np, check_activation_and_rate, divergence_step)
-
-BACKENDS = ("numba", "torch", "numpy")
-
+from .particles import (_ACT, _dphi_from_phi_np, _f64, _phi_np, check_activation_and_rate, check_backend,
+                        divergence_step, stream_inputs)
 
 @dataclass(frozen=True)
 class OneStepResult:
@@ -276,11 +274,7 @@ def solve(Xi, y, eta_c: float, noise, activation: str = "tanh", reuse: bool = Tr
     with T = 2 (its depth N is the grid; its step-0 and step-1 normals drive B^{(0)}, B̃^{(0)}
     and B^{(1)}; ``coarsen`` gives the same path on a coarser grid)."""
     check_activation_and_rate(activation, eta_c)
-    if backend not in KERNELS:
-        raise ParamError(f"parameter 'backend' = {backend!r} is not allowed; allowed: {', '.join(KERNELS)}")
-    if device not in ("auto", "cpu", "cuda") or (backend != "torch" and device == "cuda"):
-        raise ParamError(f"parameter 'device' = {device!r} is not allowed with backend {backend!r}; "
-                         "allowed: 'auto', 'cpu' ('cuda' with torch)")
+    check_backend(backend, device)
     P, N, T = noise.shape
     Xi = np.atleast_2d(np.asarray(Xi, dtype=np.float64))
     y = np.asarray(y, dtype=np.float64).ravel()
@@ -289,9 +283,7 @@ def solve(Xi, y, eta_c: float, noise, activation: str = "tanh", reuse: bool = Tr
                          f"'y' of shape (2,) and noise with T = 2; got {Xi.shape}, {y.shape}, T = {T}")
     require_memory(noise.eps.dtype.itemsize * P * (2 * N + 1) + 8 * P * 5,
                    f"the one-step depth limit with P={P}, N={N}")
-    d = Xi.shape[1]
-    uxi = np.ascontiguousarray((noise.u @ Xi.T).T / math.sqrt(d))
-    args = (uxi, Xi @ Xi.T / d, noise.v, y, float(eta_c), noise.eps, noise.epsb, _ACT[activation], bool(reuse))
+    args = (*stream_inputs(Xi, noise), noise.v, y, float(eta_c), noise.eps, noise.epsb, _ACT[activation], bool(reuse))
     with np.errstate(all="ignore"):
         out = solve_torch(*args, device=device) if backend == "torch" else KERNELS[backend](*args)
     f, chi, A, K, C01, h1, g0 = out
