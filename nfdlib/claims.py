@@ -285,9 +285,11 @@ def write_ledger(result: dict) -> None:
     not. Book runs are re-made by every book build and by CI, on whatever machine, and their
     cost is measured by ``nfd reproduce --save-costs`` into ``nfdlib/costs.json``; paper runs
     are made once, deliberately, and their cost is what a reader needs to plan one. ``run``
-    never makes an unchanged re-run rewrite its entry: it is added to an entry that has none,
-    and otherwise replaced only together with changed claims; and the ledger comparison of CI
-    (:mod:`nfdlib.ledger_compare`) compares claims only."""
+    is added to an entry that has none; a new paper run (another provenance date) replaces
+    the entry's ``run`` and date even where its claims are unchanged, so that the entry
+    describes the same run as the compact result written beside it (``book/_paper``), while
+    the same stored run recorded again leaves the entry as it is; and the ledger comparison
+    of CI (:mod:`nfdlib.ledger_compare`) compares claims only."""
     profile = result.get("params", {}).get("profile")
     if profile not in LEDGER_PROFILES or not result.get("claims"):
         return
@@ -307,7 +309,7 @@ def write_ledger(result: dict) -> None:
     old = json.loads(path.read_text()) if path.exists() else None
     same = old is not None and {k: old.get(k) for k in ("setting", "claims")} \
         == {"setting": setting, "claims": to_jsonable(result["claims"])} \
-        and ("run" in old or "run" not in entry)
+        and ("run" not in entry or ("run" in old and old.get("date") == entry["date"]))
     if not same:
         atomic_write_json(path, entry)
     atomic_write_bytes(folder / "dashboard.md", dashboard_markdown(collect_ledger(folder), folder).encode())

@@ -1,5 +1,5 @@
 """Paper-scale runs in the ledger and in the book: a paper record carries how the run was made
-(and an unchanged re-run leaves it as it is), the compact export reads back and draws the
+(the same run recorded again leaves it as it is; a new run replaces it), the compact export reads back and draws the
 experiment's figure without pickle, a chapter without a paper run says so in one line, and a
 damaged export is one error naming the file."""
 import json
@@ -53,10 +53,15 @@ def test_paper_records_carry_run_and_an_unchanged_rerun_leaves_them_as_they_are(
                                         "executor": "serial"}
     assert "| paper (10 s, 2.0 GiB) |" in (claims.ledger_dir() / "dashboard.md").read_text()
     store.save_session({"seconds": 99.0, "peak_bytes": 2**33, "points": 0, "executor": "serial"})
-    claims.write_ledger(dict(_result(store.folder), provenance={"date": "2026-02-02"}))
-    assert path.read_bytes() == first  # same claims: neither the cost nor the date moves
+    claims.write_ledger(_result(store.folder))
+    assert path.read_bytes() == first  # the same run recorded again: neither the cost nor the date moves
     claims.write_ledger(_result(store.folder, measured=2.0))  # changed claims: a new entry
     assert json.loads(path.read_text())["run"]["seconds"] == 109.0
+    rerun = RunStore("demo", {"profile": "paper", "code": "new"}, root=tmp_path)  # the same run made again
+    rerun.save_session({"seconds": 20.0, "peak_bytes": 2**30, "points": 1, "executor": "serial"})
+    claims.write_ledger(dict(_result(rerun.folder, measured=2.0), provenance={"date": "2026-02-02"}))
+    entry = json.loads(path.read_text())
+    assert (entry["date"], entry["run"]["seconds"]) == ("2026-02-02", 20.0)  # same claims, the new run's cost
     book = RunStore("demo", {"profile": "book"}, root=tmp_path)
     claims.write_ledger(_result(book.folder, profile="book"))
     [book_path] = claims.ledger_dir().glob("demo.book.*.json")
