@@ -144,13 +144,15 @@ def collect(root: Path | None = None) -> list[dict]:
                                                  r["profile"]))
 
 
-def _fmt(x: Any) -> str:
+def measured_text(x: Any) -> str:
+    """A measured figure as plain text on one line: floats to 4 significant digits, a dict
+    as ``key=value; ...``, a list as ``[a, b]``."""
     if isinstance(x, float):
         return f"{x:.4g}"
     if isinstance(x, dict):
-        return "; ".join(f"{k}={_fmt(v)}" for k, v in x.items())
+        return "; ".join(f"{k}={measured_text(v)}" for k, v in x.items())
     if isinstance(x, list):
-        return "[" + ", ".join(_fmt(v) for v in x) + "]"
+        return "[" + ", ".join(measured_text(v) for v in x) + "]"
     return str(x)
 
 
@@ -166,7 +168,7 @@ def cell(text: Any) -> str:
 def headline(x: Any) -> str:
     """A measured figure for the dashboard, whole and on one line: never cut, so that the
     number that decided the verdict always shows."""
-    return cell(_fmt(x))
+    return cell(measured_text(x))
 
 
 def verdict_at_scale(r: dict) -> str:

@@ -29,6 +29,24 @@ def caption(doc: dict) -> str:
             f"book/_paper/{doc['experiment']}.{doc['key']}.json")
 
 
+def verdicts(doc: dict) -> list[str]:
+    """The claims that the ledger records for this compact result's run (its entry
+    ``<experiment>.paper.<key>.json``), one line each: the claim, its setting, the verdict
+    with its scale, and the measured figures that decided it."""
+    path = claims_mod.ledger_dir() / f"{doc['experiment']}.paper.{doc['key']}.json"
+    if not path.exists():
+        return [f"no ledger entry {path.name} for this run: its verdicts are not recorded"]
+    entry = json.loads(path.read_text())
+    lines = []
+    for rec in entry["claims"]:
+        setting = claims_mod.row_setting(dict(rec, setting=entry.get("setting", ""),
+                                              record_setting=rec.get("setting", "")))
+        setting = f" ({setting})" if setting else ""
+        lines.append(f"{rec['id']}{setting}: {rec['verdict']} at paper scale; measured "
+                     f"{claims_mod.measured_text(rec['measured'])}")
+    return lines
+
+
 def estimate(experiment: str) -> str:
     """The planned cost of the book's paper-profile runs of ``experiment`` (``nfd reproduce
     --dry-run``'s estimate: measured where a paper run was, else the book measurement
@@ -50,7 +68,8 @@ def estimate(experiment: str) -> str:
 
 def show(experiment: str) -> None:
     """Draw ``experiment``'s figure (its own ``plot``) from each of its stored compact paper
-    results, each followed by its caption (:func:`caption`); where none is stored, print one
+    results, each followed by its caption (:func:`caption`) and the verdicts the ledger
+    records for that run (:func:`verdicts`); where none is stored, print one
     line saying so, with the command that makes one and its estimated cost. A damaged file
     is a PaperResultError naming it."""
     import matplotlib.pyplot as plt
@@ -65,6 +84,7 @@ def show(experiment: str) -> None:
         exp.plot(doc["data"], params, None)
         plt.show()
         print(caption(doc))
+        print("\n".join(["Verdicts of this run:", *(f"  {line}" for line in verdicts(doc))]))
 
 
 def paper_cost(run: dict) -> str:

@@ -120,6 +120,11 @@ def test_paper_run_exports_what_its_plot_needs_and_draws_it_again(tmp_path, caps
     out = capsys.readouterr().out
     assert f"code {result['provenance']['code']}, git {result['provenance']['git']}" in out
     assert "Paper scale (activation=tanh, arch=depth_mup, width=8, depth=2" in out
+    [verdict] = json.loads(record.read_text())["claims"]  # the run's verdict, from its ledger entry
+    assert "  NB-BK (activation=tanh, arch=depth_mup, width=8, depth=2" in out
+    assert f": {verdict['verdict']} at paper scale; measured {claims.measured_text(verdict['measured'])}" in out
+    record.unlink()
+    assert paper_results.verdicts(doc) == [f"no ledger entry {record.name} for this run: its verdicts are not recorded"]
 
 
 def test_no_paper_result_is_one_honest_line(capsys):
