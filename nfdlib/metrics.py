@@ -136,9 +136,10 @@ def w2_squared_debiased(x1, x2, y1, y2) -> float:
     the squared distance between the *expected* empirical quantile functions. It is 0 when
     μ = ν (no floor: the naive W₂²(x, y) has mean (1/m) Σ_k [Var x_(k) + Var y_(k)] > 0 then),
     equals (δ)² exactly for a shift y = x + δ, and differs from W₂²(μ, ν) only through the
-    bias of the expected order statistics, E x_(k) - F_μ^{-1}(k/(m+1)) = O(1/m) in the bulk,
-    so E D - W₂²(μ, ν) = O(W₂(μ, ν)/m + m⁻²). D can be negative; its spread over independent
-    replicates gives its standard error."""
+    bias of the expected order statistics, E x_(k) - F_μ^{-1}(k/(m+1)): O(1/m) in the bulk and
+    more in the tails, so that for Gaussian tails m·|E D - W₂²(μ, ν)| grows slowly with m (the
+    statistics note works N(0, 1) against a uniform law of the same variance). D can be
+    negative; its spread over independent replicates gives its standard error."""
     a1, a2, b1, b2 = _sorted_equal(x1, x2, y1, y2)
     cross = sum(np.mean((a - b) ** 2) for a in (a1, a2) for b in (b1, b2)) / 4.0
     return float(cross - 0.5 * (np.mean((a1 - a2) ** 2) + np.mean((b1 - b2) ** 2)))
