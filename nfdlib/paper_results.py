@@ -25,7 +25,7 @@ def caption(doc: dict) -> str:
     fallback = "" if run.get("source", "").startswith("stored cost") else f" ({run.get('source')})"
     return (f"Paper scale ({doc['setting'] or 'the profile defaults'}): run {prov.get('date', '?')[:10]}, "
             f"{claims_mod.duration(run['seconds'])} of compute{workers}{fallback}, {peak}, "
-            f"{run['points']} points; code {prov.get('code', '?')}, git {prov.get('git', '?')}; "
+            f"{run['points']} point{'' if run['points'] == 1 else 's'}; code {prov.get('code', '?')}, git {prov.get('git', '?')}; "
             f"book/_paper/{doc['experiment']}.{doc['key']}.json")
 
 

@@ -11,7 +11,7 @@ equations of the [notation page](notation.md) out layer by layer and serves as t
 the tests. Weights are always drawn once, by a seeded NumPy `Generator`, and handed to the
 backend, so two backends given the same seed compute the same network.
 
-This chapter trains one small depth-µP network (Eq. 1 of {cite}`yao2025feature`) on the
+This chapter trains one small depth-µP network (Eq. 1 of {cite}`yao2025feature`, as reconstructed in the {ref}`reconstruction table <reconstruction-table>`) on the
 digits data with cross-entropy, on a batch sequence fixed by the seed, with each backend in
 float64 and float32, and compares the training losses and the final weights with the
 reference. It also reports the time per SGD step. The timings depend on the machine and
@@ -50,6 +50,14 @@ for claim in result["claims"]:
     code("""for row in result["data"]["rows"]:
     print(f'{row["backend"]:6s} {row["dtype"]:8s} {row["ms_per_step"]:8.2f} ms/step   '
           f'loss err {row["loss_rel_err"]:.1e}   weight err {row["weight_rel_err"]:.1e}')"""),
+    md("""### At the paper's scale
+
+The same comparison at the paper profile's size (width 512, depth 64, 100 SGD steps), drawn
+by the experiment's own `plot` from the compact result of its paper-profile run in
+`book/_paper`, with the run's provenance and the verdict that the ledger records for it."""),
+    code("""from nfdlib.paper_results import show
+
+show("backends_agreement")"""),
     md("""The timings above come from a short run on whatever machine executed this page; the
 speed comparison proper is `benchmarks/bench_network.py`, which measures milliseconds per
 mini-batch step at widths 128 to 1024 (depth 64, batch 128) for the three backends and
