@@ -83,7 +83,8 @@ class Network:
         self.spec = spec
         self.be = get_backend(spec.backend)
         self.sc = spec.scales
-        if weights is None:
+        drawn = weights is None  # drawn here: held as they are, not copied
+        if drawn:
             rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
             mode = spec.weight_mode if mode == "auto" else mode
             require_memory(spec.weight_bytes(mode), f"a network of width {spec.width} and depth "
@@ -91,18 +92,20 @@ class Network:
                            "they do not fit)")
             weights = init_weights(spec, rng, mode)
         self.device = spec.device
-        self.params = {k: self._native(weights[k]) for k in ("U", "W", "V")}
+        self.params = {k: self._native(weights[k], copy=not drawn) for k in ("U", "W", "V")}
         if spec.backward == "decoupled":
             if "B" not in weights:
                 raise ParamError("a decoupled network needs backward weights 'B' in 'weights'")
-            self.params["B"] = self._native(weights["B"])
+            self.params["B"] = self._native(weights["B"], copy=not drawn)
 
-    def _native(self, w):
-        """A weight array (copied) or :class:`LayerWeights` (bound) on this network's backend."""
+    def _native(self, w, copy: bool = True):
+        """A weight array (copied, unless ``copy`` is False: weights this network drew itself,
+        which nobody else holds, so that a stored stack is not held twice) or
+        :class:`LayerWeights` (bound) on this network's backend."""
         if isinstance(w, LayerWeights):
             return w.on(lambda a: self.be.asarray(a, self.spec.dtype, self.device),
                         self.be.add_outer_layer)
-        return self.be.asarray(w, self.spec.dtype, self.device)
+        return self.be.asarray(w, self.spec.dtype, self.device, copy=copy)
 
     @property
     def backward_weights(self):

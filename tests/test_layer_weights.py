@@ -140,6 +140,30 @@ def test_regenerated_memory_grows_like_one_layer():
     assert NetworkSpec.build(width=512, depth=64).weight_mode == "stored"
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_network_holds_the_weights_it_drew_once(backend):
+    """Stored weights that a network draws itself are not copied on the way to its backend
+    (the peak is one stack, not two), while weights handed in are copied (the caller keeps
+    its own)."""
+    import tracemalloc
+    spec = NetworkSpec.build(width=256, depth=32, dtype="float64", backend=backend,
+                             device="cpu" if backend == "torch" else "auto")
+    stack = 8 * 32 * 256**2
+    Network(spec.replace(depth=1), rng=0)  # the backend's first use (imports, caches) outside the count
+    tracemalloc.start()
+    try:
+        net = Network(spec, rng=0, mode="stored")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert stack <= peak < 1.2 * stack
+    given = init_weights(spec, np.random.default_rng(0), "stored")
+    other = Network(spec, weights=given)
+    other.step(np.ones((2, spec.d)), np.zeros((2, 1)), eta_c=0.5)
+    np.testing.assert_array_equal(given["W"], init_weights(spec, np.random.default_rng(0), "stored")["W"])
+    np.testing.assert_array_equal(np.asarray(net.weights()["W"]), given["W"])
+
+
 @pytest.mark.parametrize("build,stored_gib", [
     (lambda: p42.GIAParams.build(profile="paper"), 16),                          # 4096 × 256
     (lambda: GapParams.build(profile="paper", widths=[512, 1024, 2048], depths=[4, 256]), 16),

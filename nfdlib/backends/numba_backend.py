@@ -24,11 +24,13 @@ NAME = "numba"
 _ACT = {"tanh": 0, "relu": 1, "linear": 2}
 
 
-def asarray(x, dtype: str, device: str = "cpu"):
+def asarray(x, dtype: str, device: str = "cpu", copy: bool = True):
+    """``x`` as a C-ordered array of ``dtype``: a copy, or with ``copy=False`` ``x`` itself
+    where it already is one."""
     if device not in ("auto", "cpu"):
         raise ParamError(f"parameter 'device' = {device!r} is not allowed with backend 'numba'; "
                          "allowed: 'auto', 'cpu'")
-    return np.array(x, dtype=dtype, copy=True, order="C")
+    return np.array(x, dtype=dtype, copy=True if copy else None, order="C")
 
 
 def to_numpy(x):

@@ -7,8 +7,10 @@ import numpy as np
 NAME = "numpy"
 
 
-def asarray(x, dtype: str, device: str = "cpu"):
-    return np.array(x, dtype=dtype, copy=True)
+def asarray(x, dtype: str, device: str = "cpu", copy: bool = True):
+    """``x`` as an array of ``dtype``: a copy, or with ``copy=False`` ``x`` itself where it
+    already is one."""
+    return np.array(x, dtype=dtype, copy=True if copy else None)
 
 
 def to_numpy(x):

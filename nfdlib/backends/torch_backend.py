@@ -24,8 +24,10 @@ def describe_device(device: str = "auto") -> str:
     return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
 
 
-def asarray(x, dtype: str, device: str = "auto"):
-    return torch.as_tensor(np.array(x, dtype=dtype), device=resolve_device(device))
+def asarray(x, dtype: str, device: str = "auto", copy: bool = True):
+    """``x`` as a tensor of ``dtype`` on ``device``: a copy, or with ``copy=False`` sharing
+    ``x``'s memory where it is already a CPU array of that dtype and the device is the CPU."""
+    return torch.as_tensor(np.array(x, dtype=dtype, copy=True if copy else None), device=resolve_device(device))
 
 
 def to_numpy(x):

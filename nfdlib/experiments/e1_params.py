@@ -71,6 +71,8 @@ class E1Params(Params):
         require_memory(tl.noise_bytes(self.limit_particles, self.net_depth, T, self.d)
                        + tl.solver_bytes(self.limit_particles, self.net_depth, T, 1),
                        f"the limit with P={self.limit_particles}, L={self.net_depth}")
+        # e1_compute.net_point holds its weights (stored): regenerating them per layer would
+        # cost over 10x the time over its SGD steps
         for n, L in ((max(self.widths), self.net_depth), (self.deep_width, self.deep_depth)):
-            net = NetworkSpec(width=n, depth=L, d=self.d, dtype="float64")  # as e1_compute.net_point
-            require_memory(net.weight_bytes(), f"a network of width {n} and depth {L} ({net.weight_mode} weights)")
+            net = NetworkSpec(width=n, depth=L, d=self.d, dtype="float64")
+            require_memory(net.weight_bytes("stored"), f"a network of width {n} and depth {L}")
