@@ -4,8 +4,10 @@ A chapter's paper-scale cell (``from nfdlib.paper_results import show``) depends
 compact results in ``book/_paper`` and the ledger, not on the chapter's book-profile cells, so
 after ``nfd reproduce --profile paper`` (or ``nfd export-paper``) only those cells need
 executing again. This runs each of them in a fresh kernel, started in ``book/`` like the
-book's own execution, and writes their outputs back into the notebook; every other cell,
-and the cells' execution counts, stay as they are.
+book's own execution, and writes their outputs back into the notebook; every other cell's
+outputs stay as they are, and the code cells are numbered 1, 2, … as one execution of the
+whole notebook numbers them (a cell just added gets its number, which nbval requires of a
+cell with outputs).
 
     python tools/refresh_paper_cells.py book/ch5_nfd.ipynb [more notebooks]
 
@@ -35,6 +37,12 @@ def refresh(path: Path) -> int:
     NotebookClient(part, timeout=600, resources={"metadata": {"path": str(path.parent)}}).execute()
     for i, cell in zip(index, part.cells):
         nb.cells[i].outputs = cell.outputs
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for count, cell in enumerate(code, start=1):
+        cell.execution_count = count
+        for out in cell.outputs:
+            if out.get("output_type") == "execute_result":
+                out["execution_count"] = count
     nbformat.write(nb, path)
     return len(index)
 
