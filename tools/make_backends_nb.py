@@ -50,7 +50,7 @@ for claim in result["claims"]:
     code("""for row in result["data"]["rows"]:
     print(f'{row["backend"]:6s} {row["dtype"]:8s} {row["ms_per_step"]:8.2f} ms/step   '
           f'loss err {row["loss_rel_err"]:.1e}   weight err {row["weight_rel_err"]:.1e}')"""),
-    md("""### At the paper's scale
+    md("""## At the paper's scale
 
 The same comparison at the paper profile's size (width 512, depth 64, 100 SGD steps), drawn
 by the experiment's own `plot` from the compact result of its paper-profile run in
