@@ -275,6 +275,11 @@ def ledger_key(params: dict) -> str:
     return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
 
 
+def ledger_path(experiment: str, profile: str, key: str, folder: Path | None = None) -> Path:
+    """The ledger file of one run: ``<experiment>.<profile>.<key>.json`` (key: :func:`ledger_key`)."""
+    return Path(folder or ledger_dir()) / f"{experiment}.{profile}.{key}.json"
+
+
 def write_ledger(result: dict) -> None:
     """Record a finished result's claims in the ledger (``book`` and ``paper`` profiles
     only) and regenerate the dashboard table that the book's first page includes. The entry
@@ -304,7 +309,7 @@ def write_ledger(result: dict) -> None:
         entry["run"] = run_cost(Path(result["folder"]), result)
     # one file per experiment, profile and parameter set: a chapter that runs an experiment
     # on several grids (e.g. a width grid for P5.2, a depth grid for C5.7) keeps every record
-    path = folder / f"{result['experiment']}.{profile}.{ledger_key(params)}.json"
+    path = ledger_path(result["experiment"], profile, ledger_key(params), folder)
     for other in folder.glob(f"{result['experiment']}.{profile}.*.json"):
         if other != path and json.loads(other.read_text()).get("setting", "") == setting:
             other.unlink()

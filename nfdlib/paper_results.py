@@ -33,7 +33,7 @@ def verdicts(doc: dict) -> list[str]:
     """The claims that the ledger records for this compact result's run (its entry
     ``<experiment>.paper.<key>.json``), one line each: the claim, its setting, the verdict
     with its scale, and the measured figures that decided it."""
-    path = claims_mod.ledger_dir() / f"{doc['experiment']}.paper.{doc['key']}.json"
+    path = claims_mod.ledger_path(doc["experiment"], "paper", doc["key"])
     if not path.exists():
         return [f"no ledger entry {path.name} for this run: its verdicts are not recorded"]
     entry = json.loads(path.read_text())

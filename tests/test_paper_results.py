@@ -43,7 +43,7 @@ def test_run_cost_sums_stored_costs_and_falls_back_to_the_session_time(tmp_path)
         "seconds": 3.5, "peak_gib": 3.0, "points": 2, "source": "stored cost", "executor": "serial", "workers": 1}
 
 
-def test_paper_records_carry_run_and_an_unchanged_rerun_leaves_them_as_they_are(tmp_path):
+def test_paper_records_carry_run_which_only_a_new_run_replaces(tmp_path):
     store = RunStore("demo", {"profile": "paper"}, root=tmp_path)
     store.save_session({"seconds": 10.0, "peak_bytes": 2**31, "points": 3, "executor": "serial"})
     claims.write_ledger(_result(store.folder))
