@@ -91,7 +91,8 @@ def build_parser(prog: str) -> tuple[argparse.ArgumentParser, argparse.ArgumentP
                      help="write the measured costs of the runs to nfdlib/costs.json")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     exp_paper = sub.add_parser("export-paper", help="write the compact result of a stored paper-profile "
-                                                    "run to book/_paper and its cost to the ledger "
+                                                    "run to book/_paper, its cost to the ledger "
+                                                    "and its points' costs to nfdlib/costs.json "
                                                     "(computes nothing)")
     exp_paper.add_argument("name", help="the experiment (see list)")
     exp_paper.add_argument("--results", type=Path, help="results folder (default $NFD_RESULTS or ./results)")
@@ -106,8 +107,9 @@ def build_parser(prog: str) -> tuple[argparse.ArgumentParser, argparse.ArgumentP
 def export_paper(name: str, root: Path | None, record: bool) -> int:
     """``nfd export-paper NAME``: for each setting, the newest finished paper-profile run of
     ``name`` stored under the results folder (whatever code made it) goes to the ledger, with
-    its cost, and to ``book/_paper`` (:func:`nfdlib.experiments.record_run`)."""
-    from . import claims as claims_mod, experiments, paper_export
+    its cost, and to ``book/_paper`` (:func:`nfdlib.experiments.record_run`); its points' costs
+    go to ``nfdlib/costs.json`` for the dry run's estimates (:func:`nfdlib.reproduce.save_paper_costs`)."""
+    from . import claims as claims_mod, costs, experiments, paper_export, reproduce
     exp = experiments.get(name)
     runs = [r for r in paper_export.stored_runs(name, root) if claims_mod.belongs_in_ledger(r, record or None)]
     if not runs:
@@ -125,9 +127,11 @@ def export_paper(name: str, root: Path | None, record: bool) -> int:
         experiments.record_run(exp, params, result, record=True)
         doc = paper_export.load(paper_export.paper_dir() / f"{name}.{claims_mod.ledger_key(result['params'])}.json") \
             if exp.plot else None
+        labels = reproduce.save_paper_costs(result)
         print(f"{name} ({setting or 'the profile defaults'}), run {result['provenance'].get('date', '?')}: "
               + (f"{claims_mod.cost_text(doc['run'])}; written to {paper_export.paper_dir()}" if doc
-                 else "ledger only (no figure)"))
+                 else "ledger only (no figure)")
+              + (f"; its point costs to {costs.COSTS_PATH} ({', '.join(labels)})" if labels else ""))
     return 0
 
 

@@ -5,7 +5,8 @@ cost on the machine that computed them: the number of points, each point's wall 
 peak extra memory (:mod:`nfdlib.measure`), and the memory its parameter check declares for its
 largest point. ``nfd reproduce --dry-run`` reads them back to estimate a plan.
 
-A profile that was never measured (``paper``, here) is extrapolated from the ``book``
+``nfd export-paper`` writes the same for a finished ``paper`` run (its points' costs, from its
+store). A run of a profile that was never measured is extrapolated from the ``book``
 measurement with one stated model (:data:`MODEL`), and the plan says so.
 """
 from __future__ import annotations
@@ -42,13 +43,14 @@ def machine() -> str:
 
 
 def save(profile: str, entries: dict[str, dict], path: Path | None = None) -> None:
-    """Replace the entries of ``profile``'s runs named in ``entries`` (label → entry)."""
+    """Replace the entries of ``profile``'s runs named in ``entries`` (label → entry), each
+    stamped with this machine and, unless the entry has its own, today's date."""
     costs = load(path)
     prof = costs.setdefault("profiles", {}).setdefault(profile, {})
     stamp = {"machine": machine(),
              "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")}
     for label, entry in entries.items():
-        prof[label] = dict(entry, **stamp)
+        prof[label] = dict(stamp, **entry)
     costs["profiles"][profile] = dict(sorted(prof.items()))
     atomic_write_json(Path(path or COSTS_PATH), costs)
 

@@ -211,22 +211,41 @@ class Reproduction:
             self.pool.close()
 
 
+def store_entry(job: Job, store: RunStore) -> dict | None:
+    """The costs.json entry of ``job``'s run as stored in ``store``: points, core-seconds, the
+    largest point's peak, per-point costs (None when no point cost is stored)."""
+    per = {name: c for name in store.point_names() + [WHOLE] if (c := store.load_cost(name)) is not None}
+    if not per:
+        return None
+    return {
+        "experiment": job.run.experiment, "points": len(per),
+        "first_grid": job.first_grid or first_grid(job),
+        "core_seconds": round(sum(c["seconds"] for c in per.values()), 2),
+        "peak_bytes": max(c["peak_bytes"] for c in per.values()),
+        "declared_bytes": job.declared,
+        "per_point": {name: [c["seconds"], c["peak_bytes"]] for name, c in sorted(per.items())},
+    }
+
+
 def measured_entries(jobs: list[Job]) -> dict[str, dict]:
-    """costs.json entries of finished jobs: points, core-seconds, peaks, per-point costs."""
-    out = {}
-    for job in jobs:
-        per = Reproduction.point_costs(job)
-        if not per or job.result is None:
-            continue
-        out[job.run.label] = {
-            "experiment": job.run.experiment, "points": len(per),
-            "first_grid": job.first_grid or first_grid(job),
-            "core_seconds": round(sum(c["seconds"] for c in per.values()), 2),
-            "peak_bytes": max(c["peak_bytes"] for c in per.values()),
-            "declared_bytes": job.declared,
-            "per_point": {name: [c["seconds"], c["peak_bytes"]] for name, c in sorted(per.items())},
-        }
-    return out
+    """costs.json entries of finished jobs (:func:`store_entry`)."""
+    found = {job.run.label: store_entry(job, job.store) for job in jobs if job.result is not None}
+    return {label: entry for label, entry in found.items() if entry is not None}
+
+
+def save_paper_costs(result: dict) -> list[str]:
+    """Write to costs.json, under the ``paper`` profile, the point costs of the finished paper
+    run ``result`` stored in ``result["folder"]`` (whatever code made it), for each run of the
+    paper plan with its parameters, dated by the run; ``nfd reproduce --dry-run`` then
+    estimates that run from this measurement rather than by :data:`nfdlib.costs.MODEL`.
+    Returns the labels written (none for a run whose points store no cost)."""
+    jobs = [job for job in plan_jobs("paper", [result["experiment"]], create=False)
+            if job.store.params == result["params"]]
+    date = result.get("provenance", {}).get("date", "")[:10]
+    entries = {job.run.label: entry for job in jobs
+               if (entry := store_entry(job, RunStore.at(result["folder"]))) is not None}
+    costs_mod.save("paper", {label: dict(entry, date=date) for label, entry in entries.items()})
+    return sorted(entries)
 
 
 def _short(text: str, limit: int = 90) -> str:

@@ -72,3 +72,31 @@ def test_an_interrupted_reproduction_resumes_and_a_notebook_then_loads_the_resul
         r = plan[label]
         res = experiments.execute(r.experiment, root=tmp_path, record=r.record, **r.settings)
         assert res["claims"]
+
+
+def test_an_exported_paper_run_makes_the_dry_run_estimate_measured(tmp_path):
+    """A finished paper run's point costs go to costs.json under the label whose parameters it
+    has (p52-width, not p52-depth), dated by the run, and the dry run then reads them."""
+    from nfdlib import costs
+    from nfdlib.store import RunStore
+    jobs = {job.run.label: job for job in reproduce.plan_jobs("paper", ["p52_one_step_gap"], create=False)}
+    width = jobs["p52-width"]
+    assert costs.estimate("paper", "p52-width", width.declared, 1, costs.load()).source == "extrapolated"
+    store = RunStore(width.run.experiment, width.params.to_dict(), root=tmp_path / "other-code")
+    for name, seconds in (("a", 2.0), ("b", 3.5)):
+        store.save_point(name, {"x": 1})
+        store.save_cost(name, {"seconds": seconds, "peak_bytes": 2 ** 30 if name == "b" else 1})
+    result = {"experiment": width.run.experiment, "params": store.params, "folder": str(store.folder),
+              "provenance": {"date": "2026-11-30T12:00:00Z"}}
+    assert reproduce.save_paper_costs(result) == ["p52-width"]
+    entry = costs.load()["profiles"]["paper"]["p52-width"]
+    assert (entry["points"], entry["core_seconds"], entry["peak_bytes"], entry["date"]) == (2, 5.5, 2 ** 30, "2026-11-30")
+    assert entry["per_point"] == {"a": [2.0, 1], "b": [3.5, 2 ** 30]}
+    est = costs.estimate("paper", "p52-width", width.declared, 1, costs.load())
+    assert (est.source, est.points, est.core_seconds) == ("measured", 2, 5.5)
+    assert "p52-depth" not in costs.load()["profiles"]["paper"]
+    # a run made without stored point costs (``nfd run``) writes nothing
+    bare = RunStore(width.run.experiment, jobs["p52-hidden"].params.to_dict(), root=tmp_path / "bare")
+    bare.save_point("a", {"x": 1})
+    assert reproduce.save_paper_costs(dict(result, params=bare.params, folder=str(bare.folder))) == []
+    assert "p52-hidden" not in costs.load()["profiles"]["paper"]
