@@ -76,11 +76,15 @@ def test_an_interrupted_reproduction_resumes_and_a_notebook_then_loads_the_resul
 
 def test_an_exported_paper_run_makes_the_dry_run_estimate_measured(tmp_path):
     """A finished paper run's point costs go to costs.json under the label whose parameters it
-    has (p52-width, not p52-depth), dated by the run, and the dry run then reads them."""
+    has (p52-width, not p52-depth or p52-hidden), dated by the run, and the dry run then reads them."""
     from nfdlib import costs
-    from nfdlib.store import RunStore
+    from nfdlib.store import RunStore, atomic_write_json
     jobs = {job.run.label: job for job in reproduce.plan_jobs("paper", ["p52_one_step_gap"], create=False)}
     width = jobs["p52-width"]
+    data = costs.load()  # the test's own copy of costs.json, without any measurement of p52-width
+    data["profiles"].setdefault("paper", {}).pop("p52-width", None)
+    atomic_write_json(costs.COSTS_PATH, data)
+    before = data["profiles"]["paper"]
     assert costs.estimate("paper", "p52-width", width.declared, 1, costs.load()).source == "extrapolated"
     store = RunStore(width.run.experiment, width.params.to_dict(), root=tmp_path / "other-code")
     for name, seconds in (("a", 2.0), ("b", 3.5)):
@@ -94,9 +98,10 @@ def test_an_exported_paper_run_makes_the_dry_run_estimate_measured(tmp_path):
     assert entry["per_point"] == {"a": [2.0, 1], "b": [3.5, 2 ** 30]}
     est = costs.estimate("paper", "p52-width", width.declared, 1, costs.load())
     assert (est.source, est.points, est.core_seconds) == ("measured", 2, 5.5)
-    assert "p52-depth" not in costs.load()["profiles"]["paper"]
+    after = costs.load()["profiles"]["paper"]
+    assert {k: v for k, v in after.items() if k != "p52-width"} == before  # the other runs' entries untouched
     # a run made without stored point costs (``nfd run``) writes nothing
     bare = RunStore(width.run.experiment, jobs["p52-hidden"].params.to_dict(), root=tmp_path / "bare")
     bare.save_point("a", {"x": 1})
     assert reproduce.save_paper_costs(dict(result, params=bare.params, folder=str(bare.folder))) == []
-    assert "p52-hidden" not in costs.load()["profiles"]["paper"]
+    assert costs.load()["profiles"]["paper"] == after
