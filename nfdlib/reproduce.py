@@ -176,15 +176,8 @@ class Reproduction:
         return known[0] if known else 1.0
 
     def finish(self, job: Job, data: dict, seconds: float) -> None:
-        spent = sum(c["seconds"] for c in self.point_costs(job).values()) + seconds
+        spent = sum(c["seconds"] for c in point_costs(job.store).values()) + seconds
         job.result = experiments.complete(job.exp, job.params, job.store, data, spent, record=True)
-
-    @staticmethod
-    def point_costs(job: Job) -> dict[str, dict]:
-        """The stored costs of the run's points (those computed by a reproduce run)."""
-        names = job.store.point_names() + [WHOLE]
-        found = {name: job.store.load_cost(name) for name in names}
-        return {name: c for name, c in found.items() if c is not None}
 
     def run(self) -> None:
         try:
@@ -211,10 +204,16 @@ class Reproduction:
             self.pool.close()
 
 
+def point_costs(store: RunStore) -> dict[str, dict]:
+    """The stored costs of a run's points (those computed by a reproduce run)."""
+    found = {name: store.load_cost(name) for name in store.point_names() + [WHOLE]}
+    return {name: c for name, c in found.items() if c is not None}
+
+
 def store_entry(job: Job, store: RunStore) -> dict | None:
     """The costs.json entry of ``job``'s run as stored in ``store``: points, core-seconds, the
     largest point's peak, per-point costs (None when no point cost is stored)."""
-    per = {name: c for name in store.point_names() + [WHOLE] if (c := store.load_cost(name)) is not None}
+    per = point_costs(store)
     if not per:
         return None
     return {
@@ -242,8 +241,8 @@ def save_paper_costs(result: dict) -> list[str]:
     jobs = [job for job in plan_jobs("paper", [result["experiment"]], create=False)
             if job.store.params == result["params"]]
     date = result.get("provenance", {}).get("date", "")[:10]
-    entries = {job.run.label: entry for job in jobs
-               if (entry := store_entry(job, RunStore.at(result["folder"]))) is not None}
+    store = RunStore.at(result["folder"])
+    entries = {job.run.label: entry for job in jobs if (entry := store_entry(job, store)) is not None}
     costs_mod.save("paper", {label: dict(entry, date=date) for label, entry in entries.items()})
     return sorted(entries)
 
