@@ -144,3 +144,26 @@ def test_smoke_run_and_resume(tmp_path):
 def test_relu_fig1_needs_single_input():
     with pytest.raises(ParamError, match="inputs"):
         t43.FBSDEParams.build(profile="smoke", fig1_activation="relu", inputs=8)
+
+
+def test_chain_samples_hold_one_chunk_at_a_time():
+    """A chain sample of many chunks keeps only each chunk's end values: its peak memory is
+    one chunk's particle system plus the two outputs, not every chunk's histories."""
+    import tracemalloc
+    size, depth, chunk = 8 * 4096, 64, 4096
+    one_system = t43.CHAIN_ARRAYS * 8 * (depth + 1) * chunk
+    t43._chain_samples(chunk, 2, "tanh", np.random.default_rng(0), "numpy", "cpu", chunk=chunk)
+    tracemalloc.start()
+    try:
+        h, g = t43._chain_samples(size, depth, "tanh", np.random.default_rng(0), "numpy", "cpu", chunk=chunk)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert h.shape == g.shape == (size,) and np.all(np.isfinite(h)) and np.all(np.isfinite(g))
+    assert one_system < peak < 1.5 * one_system + 2 * 8 * size
+
+
+def test_depth_error_memory_counts_the_reference_chain():
+    """The depth error's reference chain (ref_depth steps) is what its memory check sizes."""
+    with pytest.raises(ParamError, match="depth-error particle systems"):
+        t43.FBSDEParams.build(profile="smoke", ref_depth=2**22, depth_particles=2**16)

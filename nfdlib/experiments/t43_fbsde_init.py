@@ -36,6 +36,8 @@ from . import Experiment, save_figure
 NAME = "t43_fbsde_init"
 _ACT_CODE = {"tanh": 0, "relu": 1, "linear": 2}
 Z_MAX = 3.0  # moments: |particle estimate - exact chain value| ≤ 3 standard errors
+CHAIN_CHUNK = 2**16  # particles per independent system of a chain sample
+CHAIN_ARRAYS = 4  # float64 (L+1)×P arrays one system holds: h, g and the two increment streams
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,8 @@ class FBSDEParams(Params):
         if bad:
             raise ParamError(f"parameter 'depth_depths' = {bad} is not allowed; allowed: depths below "
                              f"ref_depth = {self.ref_depth}")
-        require_memory(2 * 8.0 * (max(self.depth_depths) + 1) * self.depth_particles,
-                       "the depth-error particle systems")
+        require_memory(CHAIN_ARRAYS * 8.0 * (self.ref_depth + 1) * min(CHAIN_CHUNK, self.depth_particles)
+                       + 8 * 8.0 * self.depth_particles, "the depth-error particle systems")
         itemsize = 4 if self.dtype == "float32" else 8
         require_memory(itemsize * max(self.depths) * max(self.widths) ** 2, "the largest network")
 
@@ -143,17 +145,20 @@ def _network_samples(width, depth, count, inputs, activation, dtype, backend, de
     return np.concatenate(hL).astype(float), np.concatenate(g0).astype(float)
 
 
-def _chain_samples(size, depth, activation, rng, backend, device, chunk=2**16):
+def _chain_samples(size, depth, activation, rng, backend, device, chunk=CHAIN_CHUNK):
     """h_L and g_0 of the n = ∞ chain of ``depth`` steps: ``size`` particles, simulated in
-    chunks (independent particle systems of ``chunk`` particles each; the law is the same)."""
-    hs, gs, done = [], [], 0
+    chunks (independent particle systems of ``chunk`` particles each; the law is the same).
+    Only the two end values of a chunk are kept (copied out of its histories, which are then
+    freed): the peak is one chunk's system, CHAIN_ARRAYS·8·(depth + 1)·chunk bytes."""
+    hs, gs, done = np.empty(size), np.empty(size), 0
     while done < size:
         m = min(chunk, size - done)
         h, g = fbsde.simulate(max(m, 2), depth, activation, rng, backend=backend, device=device)
-        hs.append(h[-1][:m])
-        gs.append(g[0][:m])
+        hs[done:done + m] = h[-1][:m]
+        gs[done:done + m] = g[0][:m]
+        del h, g
         done += m
-    return np.concatenate(hs), np.concatenate(gs)
+    return hs, gs
 
 
 def _fig1_point(width, depth, rep, pool, inputs, activation, dtype, seed, backend, network_backend, device):
