@@ -167,3 +167,24 @@ def test_depth_error_memory_counts_the_reference_chain():
     """The depth error's reference chain (ref_depth steps) is what its memory check sizes."""
     with pytest.raises(ParamError, match="depth-error particle systems"):
         t43.FBSDEParams.build(profile="smoke", ref_depth=2**22, depth_particles=2**16)
+
+
+def test_network_samples_hold_one_network_at_a_time():
+    """Pooling several networks' coordinates holds one network (its weights and one pass) at a
+    time: the peak memory of four networks is that of one."""
+    import tracemalloc
+
+    def peak(count):
+        tracemalloc.start()
+        try:
+            h, g = t43._network_samples(128, 64, count, 2, "tanh", "float64", "numpy", "cpu",
+                                        np.random.default_rng(0))
+            return tracemalloc.get_traced_memory()[1], h, g
+        finally:
+            tracemalloc.stop()
+
+    t43._network_samples(128, 2, 1, 2, "tanh", "float64", "numpy", "cpu", np.random.default_rng(0))
+    one, _, _ = peak(1)
+    four, h, g = peak(4)
+    assert h.shape == g.shape == (4 * 128 * 2,) and h.dtype == g.dtype == np.float64
+    assert 8 * 64 * 128**2 < one and four < 1.2 * one

@@ -131,7 +131,8 @@ def _network_samples(width, depth, count, inputs, activation, dtype, backend, de
     ξ_b = √B e_b (|ξ_b|² = d = B), with B outputs and χ = I_B, so that input b starts its
     backward pass from its own readout column, g_L(ξ_b) = V e_b. At n = ∞ the B coordinate
     processes are independent for odd φ (their covariances start at 0 and stay 0), so the
-    n·B coordinates of a network are pooled as draws of one law."""
+    n·B coordinates of a network are pooled as draws of one law. One network is held at a
+    time (its two end layers copied out before the next is drawn)."""
     spec_ = NetworkSpec.build(arch="depth_mup", width=width, depth=depth, activation=activation,
                               d=inputs, n_out=inputs, backend=backend, dtype=dtype,
                               device=device if backend == "torch" else "auto")
@@ -140,9 +141,10 @@ def _network_samples(width, depth, count, inputs, activation, dtype, backend, de
     for _ in range(count):
         net = Network(spec_, rng)
         pas = net.backward(net.forward(xi), np.eye(inputs))
-        hL.append(pas.numpy("hs")[-1].ravel())
-        g0.append(pas.numpy("gs")[0].ravel())
-    return np.concatenate(hL).astype(float), np.concatenate(g0).astype(float)
+        hL.append(pas.numpy("hs")[-1].astype(float).ravel())
+        g0.append(pas.numpy("gs")[0].astype(float).ravel())
+        del net, pas
+    return np.concatenate(hL), np.concatenate(g0)
 
 
 def _chain_samples(size, depth, activation, rng, backend, device, chunk=CHAIN_CHUNK):
