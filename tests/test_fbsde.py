@@ -146,19 +146,14 @@ def test_relu_fig1_needs_single_input():
         t43.FBSDEParams.build(profile="smoke", fig1_activation="relu", inputs=8)
 
 
-def test_chain_samples_hold_one_chunk_at_a_time():
+def test_chain_samples_hold_one_chunk_at_a_time(traced_peak):
     """A chain sample of many chunks keeps only each chunk's end values: its peak memory is
     one chunk's particle system plus the two outputs, not every chunk's histories."""
-    import tracemalloc
     size, depth, chunk = 8 * 4096, 64, 4096
     one_system = t43.CHAIN_ARRAYS * 8 * (depth + 1) * chunk
     t43._chain_samples(chunk, 2, "tanh", np.random.default_rng(0), "numpy", "cpu", chunk=chunk)
-    tracemalloc.start()
-    try:
-        h, g = t43._chain_samples(size, depth, "tanh", np.random.default_rng(0), "numpy", "cpu", chunk=chunk)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    (h, g), peak = traced_peak(t43._chain_samples, size, depth, "tanh", np.random.default_rng(0),
+                               "numpy", "cpu", chunk=chunk)
     assert h.shape == g.shape == (size,) and np.all(np.isfinite(h)) and np.all(np.isfinite(g))
     assert one_system < peak < 1.5 * one_system + 2 * 8 * size
 
@@ -169,22 +164,15 @@ def test_depth_error_memory_counts_the_reference_chain():
         t43.FBSDEParams.build(profile="smoke", ref_depth=2**22, depth_particles=2**16)
 
 
-def test_network_samples_hold_one_network_at_a_time():
+def test_network_samples_hold_one_network_at_a_time(traced_peak):
     """Pooling several networks' coordinates holds one network (its weights and one pass) at a
     time: the peak memory of four networks is that of one."""
-    import tracemalloc
-
-    def peak(count):
-        tracemalloc.start()
-        try:
-            h, g = t43._network_samples(128, 64, count, 2, "tanh", "float64", "numpy", "cpu",
-                                        np.random.default_rng(0))
-            return tracemalloc.get_traced_memory()[1], h, g
-        finally:
-            tracemalloc.stop()
+    def samples(count):
+        return t43._network_samples(128, 64, count, 2, "tanh", "float64", "numpy", "cpu",
+                                    np.random.default_rng(0))
 
     t43._network_samples(128, 2, 1, 2, "tanh", "float64", "numpy", "cpu", np.random.default_rng(0))
-    one, _, _ = peak(1)
-    four, h, g = peak(4)
+    _, one = traced_peak(samples, 1)
+    (h, g), four = traced_peak(samples, 4)
     assert h.shape == g.shape == (4 * 128 * 2,) and h.dtype == g.dtype == np.float64
     assert 8 * 64 * 128**2 < one and four < 1.2 * one

@@ -141,21 +141,15 @@ def test_regenerated_memory_grows_like_one_layer():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_network_holds_the_weights_it_drew_once(backend):
+def test_a_network_holds_the_weights_it_drew_once(backend, traced_peak):
     """Stored weights that a network draws itself are not copied on the way to its backend
     (the peak is one stack, not two), while weights handed in are copied (the caller keeps
     its own)."""
-    import tracemalloc
     spec = NetworkSpec.build(width=256, depth=32, dtype="float64", backend=backend,
                              device="cpu" if backend == "torch" else "auto")
     stack = 8 * 32 * 256**2
     Network(spec.replace(depth=1), rng=0)  # the backend's first use (imports, caches) outside the count
-    tracemalloc.start()
-    try:
-        net = Network(spec, rng=0, mode="stored")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    net, peak = traced_peak(Network, spec, rng=0, mode="stored")
     assert stack <= peak < 1.2 * stack
     given = init_weights(spec, np.random.default_rng(0), "stored")
     other = Network(spec, weights=given)
